@@ -1,0 +1,98 @@
+# gilua: `make` builds, `make test` tests, `make demo` shows.  Every target
+# that needs Debian packages installs the missing ones first (tools/deps.sh).
+
+CC ?= cc
+BUILD ?= build
+PKGS_BUILD = gcc make pkg-config liblua5.4-dev libreadline-dev
+PKGS_TEST = $(PKGS_BUILD) lua5.4 procps
+PKGS_LINT = clang-format lua-check
+PKGS_BENCH = $(PKGS_TEST) python3
+
+LUA_CFLAGS := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
+LUA_STATIC := $(firstword $(wildcard /usr/lib/*/liblua5.4.a) -llua5.4)
+
+WARN = -Wall -Wextra -Wno-unused-parameter
+CFLAGS ?= -O2 -g
+DEFS ?= -DNDEBUG
+ALL_CFLAGS = $(CFLAGS) $(DEFS) $(WARN) -std=gnu11 -pthread -fvisibility=hidden \
+  -DGILUA_BUILDING -Iinclude -Iruntime $(LUA_CFLAGS) $(EXTRA_CFLAGS)
+# The program links Lua statically, as the stock lua5.4 does, non-PIE for
+# speed; sanitizer builds set LUA_LIBS to the shared library instead.
+LUA_LIBS ?= $(LUA_STATIC) -no-pie
+LIBS = $(LUA_LIBS) -lreadline -lm -ldl -pthread
+
+LIB_SRC = runtime/gil.c runtime/thread.c runtime/universe.c \
+  bindings/base.c bindings/lock.c bindings/thread.c bindings/threading.c \
+  bindings/time.c
+LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CTEST_SRC = $(wildcard tests/c/test-*.c)
+CTEST_BIN = $(CTEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
+HEADERS = include/gilua.h runtime/internal.h
+
+.PHONY: all deps test demo lint format bench tsan asan clean
+all: deps $(BUILD)/gilua $(BUILD)/libgilua.a
+
+deps:
+	@tools/deps.sh $(PKGS_BUILD)
+
+$(BUILD)/obj/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/libgilua.a: $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/gilua: $(BUILD)/obj/runtime/program.o $(BUILD)/libgilua.a
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/%: tests/c/%.c tests/c/ctest.h $(BUILD)/libgilua.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/c -o $@ $< $(BUILD)/libgilua.a $(LIBS)
+
+test:
+	@tools/deps.sh $(PKGS_TEST)
+	@$(MAKE) --no-print-directory all $(CTEST_BIN)
+	@tests/run.sh $(BUILD)/gilua
+
+demo:
+	@tools/deps.sh $(PKGS_BUILD)
+	@$(MAKE) --no-print-directory all
+	$(BUILD)/gilua scripts/demo.lua
+
+lint:
+	@tools/deps.sh $(PKGS_LINT)
+	clang-format --dry-run --Werror include/*.h runtime/*.c runtime/*.h \
+	  bindings/*.c tests/c/*.c tests/c/*.h
+	luacheck --no-color -q scripts tests bench
+
+format:
+	clang-format -i include/*.h runtime/*.c runtime/*.h bindings/*.c \
+	  tests/c/*.c tests/c/*.h
+
+bench:
+	@tools/deps.sh $(PKGS_BENCH)
+	@$(MAKE) --no-print-directory all
+	python3 bench/run.py --gilua $(BUILD)/gilua
+
+# Sanitizer builds: the whole suite under ThreadSanitizer, then under
+# AddressSanitizer with UndefinedBehaviorSanitizer, each in its own tree.
+SAN_LUA = LUA_LIBS="-llua5.4" DEFS=
+tsan:
+	@tools/deps.sh $(PKGS_TEST)
+	@$(MAKE) --no-print-directory BUILD=build-tsan $(SAN_LUA) \
+	  CFLAGS="-O1 -g -fsanitize=thread" all \
+	  $(CTEST_SRC:tests/c/%.c=build-tsan/tests/%)
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" \
+	  GILUA_SANITIZER=tsan tests/run.sh build-tsan/gilua
+
+asan:
+	@tools/deps.sh $(PKGS_TEST)
+	@$(MAKE) --no-print-directory BUILD=build-asan $(SAN_LUA) \
+	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" all \
+	  $(CTEST_SRC:tests/c/%.c=build-asan/tests/%)
+	ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="print_stacktrace=1" \
+	  GILUA_SANITIZER=asan tests/run.sh build-asan/gilua
+
+clean:
+	rm -rf build build-tsan build-asan

@@ -1,0 +1,382 @@
+/*
+** gil.c: the global interpreter lock of one universe.
+**
+** ==== What the GIL guards ====
+** A universe is one Lua state shared by several OS threads.  Lua itself is
+** not thread-safe, so exactly one OS thread at a time may call the Lua API
+** on any lua_State of the universe: the holder of the GIL.  The GIL is held
+** by default and let go explicitly (a) around every blocking call
+** (GILUA_BEGIN_ALLOW_THREADS, gilua__wait, gilua__sleep) and (b) when a
+** waiter asks the holder to step aside because the switch interval ran out.
+**
+** ==== States ====
+** The GIL is either free (holder == NULL, and then nobody is queued) or
+** held by one tstate, with zero or more tstates queued in 'head..tail'.
+** Every field is guarded by g->mu.  A queued thread sleeps on its own
+** condition variable (ts->gil_cv), so the one that gets the GIL next is
+** woken alone: no thundering herd.
+**
+** ==== The hand-off ====
+** Taking: a thread that finds the GIL free takes it at once.  Otherwise it
+** joins the queue where the policy puts it and sleeps until the GIL is
+** handed to it.  Dropping: the holder hands the GIL directly to the thread
+** the policy picks (g->holder = next) and wakes it; if nobody waits, the
+** GIL becomes free.  Because the GIL is handed over rather than released
+** for grabs, a holder that drops and immediately asks again can never win
+** it back ahead of the threads already waiting (CPython needs its
+** FORCE_SWITCHING dance for that; here it is a consequence).
+**
+** ==== The fairness rule (the switch interval) ====
+** The thread at the head of the queue sleeps at most one switch interval.
+** If it wakes up still waiting and the holder has not changed since it
+** began its turn, it asks the holder to drop: it sets holder->drop_req and
+** arms a count hook on the coroutine the holder is running.  The hook
+** fires before the holder's next VM instruction, and the holder then
+** drops (handing the GIL to the head) and queues again at the tail.  So a
+** thread that has waited longer than the interval gets the GIL, two
+** spinning threads alternate every interval, and a thread back from sleep
+** runs within about one interval.  A holder inside a long C function
+** cannot be preempted (as in CPython); the head then re-asks every
+** interval.  Who goes next is decided in one place, the policy section
+** below: a later policy (I/O-bound threads first, against the convoy
+** effect) changes policy_enqueue/policy_next and nothing else.
+**
+** ==== Hooks are per coroutine ====
+** lua_sethook() applies to one lua_State.  Each tstate records the
+** coroutine it is executing in ts->running (coroutine.resume, wrap and
+** close are wrapped to keep it current, see bindings/coroutine.c), and a
+** request arms that coroutine.  The switch of 'running' and the arming
+** both happen under ts->hook_mu, and enter/leave re-arm the new coroutine
+** when a request is pending, so a request is never lost to a coroutine
+** switch, and a coroutine is never armed after it could have been freed
+** (it is 'running', hence reachable, for as long as hook_mu is held).
+** The hook, when it fires, first restores whatever hook the user had set
+** on that coroutine with debug.sethook (recorded by the debug.sethook
+** wrapper), so user hooks lose at most one event.
+**
+** ==== Intentional races ====
+** 1. lua_sethook() from a waiter writes L->hook, L->hookmask, the counts
+**    and the 'trap' flag of each active CallInfo of a coroutine that the
+**    holder is executing at that very moment.  This is the use Lua's
+**    ldebug.c documents for signal handlers: hookmask and trap are
+**    sig_atomic_t, pointers are assumed atomic, 'hook' is checked before
+**    it is called, and a stale count causes at most one wrong hook call.
+**    Across threads the writes are unordered but each is a single aligned
+**    store, and the holder reads them at its next instruction boundary; in
+**    the worst case it notices one instruction late.  The walk of the
+**    active CallInfo list is safe because those frames stay allocated
+**    while they are active, and hook_mu keeps the coroutine 'running'
+**    (not collectable) during the walk.  The one theoretical window, the
+**    holder returning from a frame and a GC step shrinking the CallInfo
+**    list during the few nanoseconds of the walk, needs a full GC
+**    traversal of that thread to complete inside the walk; we accept it,
+**    as every Lua GIL built on hooks does.  liblua is not built with
+**    ThreadSanitizer, so no suppression is needed for it.
+** 2. ts->drop_req and ts->interrupt are seq_cst atomics.  A requester
+**    stores the flag and then reads 'running' under hook_mu; the holder
+**    switches 'running' under hook_mu and then reads the flag.  One of
+**    the two always sees the other's write, so the right coroutine is
+**    armed (maybe both: a spare hook call is harmless).
+*/
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+const char gilua__userhooks = 0;
+
+/* {====================================================================
+** Clock and pthread helpers
+** ===================================================================== */
+
+int64_t gilua__now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+int64_t gilua__deadline(double seconds) {
+  if (seconds < 0 || seconds > 1e9) /* -1 means forever; so do 30 years */
+    return GILUA_FOREVER;
+  return gilua__now() + (int64_t)(seconds * 1e9);
+}
+
+void gilua__fatal(const char *what, int err) {
+  fprintf(stderr, "gilua: fatal: %s failed: %s\n", what, strerror(err));
+  fflush(stderr);
+  abort();
+}
+
+void gilua__mutex_init(pthread_mutex_t *m) {
+  pthread_mutexattr_t a;
+  pthread_mutexattr_init(&a);
+#ifndef NDEBUG
+  pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK);
+#endif
+  int r = pthread_mutex_init(m, &a);
+  if (r != 0)
+    gilua__fatal("pthread_mutex_init", r);
+  pthread_mutexattr_destroy(&a);
+}
+
+void gilua__cond_init(pthread_cond_t *c) {
+  pthread_condattr_t a;
+  pthread_condattr_init(&a);
+  pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+  int r = pthread_cond_init(c, &a);
+  if (r != 0)
+    gilua__fatal("pthread_cond_init", r);
+  pthread_condattr_destroy(&a);
+}
+
+static void mlock(pthread_mutex_t *m) {
+  int r = pthread_mutex_lock(m);
+  if (r != 0)
+    gilua__fatal("pthread_mutex_lock", r);
+}
+
+static void munlock(pthread_mutex_t *m) {
+  int r = pthread_mutex_unlock(m);
+  if (r != 0)
+    gilua__fatal("pthread_mutex_unlock", r);
+}
+
+/* Waits on c until signalled or 'deadline' (monotonic ns); 0 or ETIMEDOUT. */
+static int cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m,
+                           int64_t deadline) {
+  int r;
+  if (deadline == GILUA_FOREVER) {
+    r = pthread_cond_wait(c, m);
+  } else {
+    struct timespec t;
+    t.tv_sec = (time_t)(deadline / 1000000000);
+    t.tv_nsec = (long)(deadline % 1000000000);
+    r = pthread_cond_timedwait(c, m, &t);
+  }
+  if (r != 0 && r != ETIMEDOUT)
+    gilua__fatal("pthread_cond_wait", r);
+  return r;
+}
+
+/* }==================================================================== */
+
+/* {====================================================================
+** The scheduling policy: who gets the GIL next.  Everything that decides
+** an order lives here.  Now: first come, first served.
+** ===================================================================== */
+
+/* Puts 'ts' in the queue of threads waiting for the GIL. */
+static void policy_enqueue(gilua_gil *g, gilua_tstate *ts) {
+  ts->gil_next = NULL;
+  ts->gil_queued = 1;
+  if (g->tail)
+    g->tail->gil_next = ts;
+  else {
+    g->head = ts;
+    g->head_since = gilua__now();
+  }
+  g->tail = ts;
+}
+
+/* Removes and returns the thread the GIL goes to, or NULL. */
+static gilua_tstate *policy_next(gilua_gil *g) {
+  gilua_tstate *ts = g->head;
+  if (ts) {
+    g->head = ts->gil_next;
+    if (g->head == NULL)
+      g->tail = NULL;
+    ts->gil_next = NULL;
+    ts->gil_queued = 0;
+    g->head_since = gilua__now(); /* the new head starts its turn now */
+  }
+  return ts;
+}
+
+/* }==================================================================== */
+
+void gilua__gil_init(gilua_gil *g) {
+  gilua__mutex_init(&g->mu);
+  g->holder = g->head = g->tail = NULL;
+  g->switches = 0;
+  g->head_since = 0;
+  atomic_init(&g->interval_ns, 5000000); /* 0.005 s, as CPython */
+  g->finalizer = NULL;
+}
+
+/* Parks the calling thread for good: the universe is being closed and
+** this (daemon) thread must never run Lua again. */
+static void park_for_good(gilua_gil *g, gilua_tstate *ts) {
+  for (;;)
+    pthread_cond_wait(&ts->gil_cv, &g->mu);
+}
+
+/* Sets the hook on the coroutine 'target' is running, under its hook_mu,
+** to fire after 'count' instructions. */
+static void arm(gilua_tstate *target, int count) {
+  mlock(&target->hook_mu);
+  if (target->running)
+    lua_sethook(target->running, gilua__hook, LUA_MASKCOUNT, count);
+  munlock(&target->hook_mu);
+}
+
+void gilua__arm(gilua_tstate *target) { arm(target, 1); }
+
+/*
+** How many instructions a switch request waits, once noticed.  The VM
+** only notices a new hook at back jumps and calls (it caches the 'trap'
+** flag, as CPython checks its eval breaker), so a count of 1 would always
+** switch at the top of a loop body.  A small random count moves the
+** switch to any instruction, so that an unsynchronised read-modify-write
+** can be cut in the middle, as the tutorials promise.  (g->mu held.)
+*/
+static int switch_count(gilua_gil *g) {
+  uint32_t x = g->rng ? g->rng : 2463534242u; /* xorshift32 */
+  x ^= x << 13;
+  x ^= x >> 17;
+  x ^= x << 5;
+  g->rng = x;
+  return 1 + (int)(x % 8);
+}
+
+void gilua__gil_take(gilua_tstate *ts) {
+  gilua_gil *g = &ts->u->gil;
+  int saved_errno = errno;
+  mlock(&g->mu);
+  if (g->finalizer && g->finalizer != ts)
+    park_for_good(g, ts);
+  if (g->holder == NULL && (g->head == NULL || g->finalizer == ts)) {
+    g->holder = ts; /* free: take it */
+    munlock(&g->mu);
+    errno = saved_errno;
+    return;
+  }
+  policy_enqueue(g, ts);
+  while (g->holder != ts) {
+    if (g->head == ts) {
+      unsigned long seen = g->switches;
+      int64_t due = g->head_since + atomic_load(&g->interval_ns);
+      int r = cond_wait_until(&ts->gil_cv, &g->mu, due);
+      if (g->finalizer)
+        park_for_good(g, ts);
+      if (r == ETIMEDOUT && g->holder != ts && g->holder != NULL &&
+          g->switches == seen) {
+        /* waited a whole interval and nobody switched: ask the holder */
+        gilua_tstate *h = g->holder;
+        atomic_store(&h->drop_req, 1);
+        arm(h, switch_count(g));
+        g->head_since = gilua__now(); /* ask again an interval later */
+      }
+    } else {
+      cond_wait_until(&ts->gil_cv, &g->mu, GILUA_FOREVER);
+      if (g->finalizer)
+        park_for_good(g, ts);
+    }
+  }
+  munlock(&g->mu);
+  errno = saved_errno;
+}
+
+void gilua__gil_drop(gilua_tstate *ts, gilua_reason why) {
+  gilua_gil *g = &ts->u->gil;
+  (void)why;
+  mlock(&g->mu);
+  if (g->holder != ts) {
+    munlock(&g->mu);
+    fprintf(stderr, "gilua: GIL dropped by a thread that does not hold it\n");
+    abort();
+  }
+  atomic_store(&ts->drop_req, 0);
+  /* once the universe is closing, the finalizer never hands the GIL on */
+  gilua_tstate *next = g->finalizer ? NULL : policy_next(g);
+  g->holder = next;
+  if (next) {
+    g->switches++;
+    pthread_cond_signal(&next->gil_cv);
+    if (g->head) /* the new head starts timing its turn */
+      pthread_cond_signal(&g->head->gil_cv);
+  }
+  munlock(&g->mu);
+}
+
+int gilua__gil_held(gilua_tstate *ts) {
+  gilua_gil *g = &ts->u->gil;
+  mlock(&g->mu);
+  int held = (g->holder == ts);
+  munlock(&g->mu);
+  return held;
+}
+
+/* From now on only 'ts' runs Lua: every other thread parks for good the
+** next time it wants the GIL, and nobody may arm ts's hook any more. */
+void gilua__finalize(gilua_tstate *ts) {
+  gilua_gil *g = &ts->u->gil;
+  mlock(&g->mu);
+  g->finalizer = ts;
+  munlock(&g->mu);
+  mlock(&ts->hook_mu);
+  ts->running = NULL;
+  atomic_store(&ts->drop_req, 0);
+  munlock(&ts->hook_mu);
+}
+
+/* {====================================================================
+** Coroutine tracking and the hook
+** ===================================================================== */
+
+/* Puts back on L the hook the user set, or none.  Caller holds hook_mu
+** and the GIL (it reads the registry). */
+void gilua__restore_user_hook(gilua_tstate *ts, lua_State *L) {
+  lua_Hook h = NULL;
+  int mask = 0, count = 0;
+  if (atomic_load(&ts->u->user_hooks)) {
+    /* raw accesses only: nothing here may allocate or raise */
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &gilua__userhooks) == LUA_TTABLE) {
+      lua_pushthread(L);
+      if (lua_rawget(L, -2) == LUA_TTABLE) {
+        lua_rawgeti(L, -1, 1);
+        h = (lua_Hook)lua_touserdata(L, -1);
+        lua_rawgeti(L, -2, 2);
+        mask = (int)lua_tointeger(L, -1);
+        lua_rawgeti(L, -3, 3);
+        count = (int)lua_tointeger(L, -1);
+        lua_pop(L, 3);
+      }
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  lua_sethook(L, h, mask, count);
+}
+
+/* Makes 'co' (or NULL: nothing may be armed) the coroutine that requests
+** arm, and arms it at once if a request is pending. */
+void gilua__set_running(gilua_tstate *ts, lua_State *co) {
+  mlock(&ts->hook_mu);
+  ts->running = co;
+  if (co && (atomic_load(&ts->drop_req) || atomic_load(&ts->interrupt)))
+    lua_sethook(co, gilua__hook, LUA_MASKCOUNT, 1);
+  munlock(&ts->hook_mu);
+}
+
+void gilua__hook_lock(gilua_tstate *ts) { mlock(&ts->hook_mu); }
+void gilua__hook_unlock(gilua_tstate *ts) { munlock(&ts->hook_mu); }
+
+void gilua__hook(lua_State *L, lua_Debug *ar) {
+  gilua_tstate *ts = gilua__self(L);
+  (void)ar;
+  mlock(&ts->hook_mu);
+  gilua__restore_user_hook(ts, L);
+  munlock(&ts->hook_mu);
+  if (ts->is_main && atomic_exchange(&ts->interrupt, 0))
+    luaL_error(L, "interrupted!");
+  if (atomic_load(&ts->drop_req)) {
+    gilua__gil_drop(ts, GILUA_R_SWITCH);
+    gilua__gil_take(ts);
+  }
+}
+
+/* }==================================================================== */

@@ -1,0 +1,180 @@
+/*
+** internal.h: the private interface between runtime/ and bindings/.
+** Nothing here is part of the public contract (that is gilua.h).
+*/
+#ifndef GILUA_INTERNAL_H
+#define GILUA_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "lua.h"
+#include "lauxlib.h"
+#include "gilua.h"
+
+#define GILUA_HIDDEN __attribute__((visibility("hidden")))
+
+#define GILUA_FOREVER INT64_MAX /* a deadline that never comes */
+#define GILUA_TIMEOUT_MAX 9223372036.0 /* seconds, as CPython on Linux */
+
+typedef struct gilua_universe gilua_universe;
+typedef struct gilua_waiter gilua_waiter;
+
+/* Why a thread let go of the GIL (statistics and traces use these). */
+typedef enum gilua_reason {
+  GILUA_R_SWITCH, /* forced: the switch interval ran out for a waiter */
+  GILUA_R_SLEEP,  /* time.sleep */
+  GILUA_R_WAIT,   /* a lock, condition, queue or event wait */
+  GILUA_R_JOIN,   /* Thread:join */
+  GILUA_R_IO,     /* a blocking I/O call */
+  GILUA_R_HOST,   /* GILUA_BEGIN_ALLOW_THREADS in host code */
+  GILUA_R_EXIT,   /* the thread ended */
+  GILUA_R_COUNT
+} gilua_reason;
+
+/*
+** The life of a thread.  NEW: a Thread object exists, no OS thread yet;
+** only start() and attribute changes are allowed.  RUNNING: the OS thread
+** exists (it may be waiting for the GIL); it is listed by enumerate().
+** DONE: its body has returned or failed; joins return at once.
+*/
+typedef enum gilua_thstate {
+  GILUA_TS_NEW,
+  GILUA_TS_RUNNING,
+  GILUA_TS_DONE
+} gilua_thstate;
+
+/* A waiter lives on the stack of the thread that waits; lists of waiters
+** are only touched with the GIL held.  'notified' is also read by the
+** waiter while it parks without the GIL, hence atomic. */
+struct gilua_waiter {
+  gilua_tstate *ts;
+  gilua_waiter *prev, *next;
+  atomic_int notified;
+};
+
+typedef struct gilua_waitq {
+  gilua_waiter *head, *tail;
+} gilua_waitq;
+
+/* One per OS thread attached to a universe. */
+struct gilua_tstate {
+  gilua_universe *u;
+  lua_State *L; /* this OS thread's own Lua thread */
+
+  /* Switch and interrupt requests.  'running' is the coroutine executing
+  ** on this OS thread now; hooks are per coroutine, so a request must arm
+  ** that one.  Both 'running' and the arming are guarded by hook_mu. */
+  pthread_mutex_t hook_mu;
+  lua_State *running;
+  atomic_int drop_req;  /* a waiter wants the GIL (seq_cst) */
+  atomic_int interrupt; /* gilua_interrupt() was called (seq_cst) */
+
+  /* The GIL queue (guarded by the GIL's mutex). */
+  pthread_cond_t gil_cv;
+  gilua_tstate *gil_next;
+  int gil_queued;
+
+  /* The parker: blocking waits without the GIL sleep here. */
+  pthread_mutex_t park_mu;
+  pthread_cond_t park_cv;
+  int permit;
+
+  /* Identity and life (fields below are guarded by the GIL). */
+  pthread_t thread;
+  atomic_long native_id; /* 0 until the OS thread has published it */
+  gilua_thstate state;
+  int daemon;
+  int is_main;
+  int foreign;                 /* attached through gilua_ensure */
+  int ensure_depth;            /* nesting of gilua_ensure */
+  int ensure_took;             /* the outermost ensure took the GIL */
+  gilua_tstate *prev_current;  /* gilua__current before gilua_ensure */
+  gilua_waitq joiners;         /* threads blocked in join() on this one */
+  gilua_tstate *prev, *next;   /* the universe's list of live threads */
+  int ref_obj, ref_co;         /* registry references while running */
+  void (*body)(gilua_tstate *); /* what the OS thread runs */
+  atomic_int refs;             /* the Thread object and the OS thread */
+};
+
+typedef struct gilua_gil {
+  pthread_mutex_t mu;
+  gilua_tstate *holder;       /* NULL when free */
+  gilua_tstate *head, *tail;  /* threads waiting, in policy order */
+  unsigned long switches;     /* changes of holder, ever */
+  int64_t head_since;         /* when the head began waiting its turn */
+  atomic_llong interval_ns;   /* the switch interval */
+  gilua_tstate *finalizer;    /* set by gilua_close: nobody else runs */
+  uint32_t rng;               /* picks where a forced switch lands */
+} gilua_gil;
+
+struct gilua_universe {
+  gilua_gil gil;
+  lua_State *L; /* the main Lua state */
+  gilua_tstate *main;
+  gilua_tstate *live; /* list of RUNNING threads (GIL) */
+  pthread_mutex_t mu; /* guards os_threads and exit_cv */
+  pthread_cond_t exit_cv;
+  int os_threads;        /* OS threads started and not yet exited */
+  size_t stack_size;     /* 0: the system default */
+  lua_Integer name_seq;  /* for "Thread-N" (GIL) */
+  double interval;       /* the switch interval as set, in seconds (GIL) */
+  atomic_int user_hooks; /* debug.sethook has been used */
+};
+
+/* runtime/clock and errors */
+GILUA_HIDDEN int64_t gilua__now(void);
+GILUA_HIDDEN int64_t gilua__deadline(double seconds); /* < 0: forever */
+GILUA_HIDDEN void gilua__fatal(const char *what, int err);
+GILUA_HIDDEN void gilua__mutex_init(pthread_mutex_t *m);
+GILUA_HIDDEN void gilua__cond_init(pthread_cond_t *c);
+
+/* runtime/gil.c */
+GILUA_HIDDEN void gilua__gil_init(gilua_gil *g);
+GILUA_HIDDEN void gilua__gil_take(gilua_tstate *ts);
+GILUA_HIDDEN void gilua__gil_drop(gilua_tstate *ts, gilua_reason why);
+GILUA_HIDDEN int gilua__gil_held(gilua_tstate *ts);
+GILUA_HIDDEN void gilua__set_running(gilua_tstate *ts, lua_State *co);
+GILUA_HIDDEN void gilua__hook_lock(gilua_tstate *ts);
+GILUA_HIDDEN void gilua__hook_unlock(gilua_tstate *ts);
+GILUA_HIDDEN void gilua__restore_user_hook(gilua_tstate *ts, lua_State *L);
+GILUA_HIDDEN void gilua__arm(gilua_tstate *target);
+GILUA_HIDDEN void gilua__hook(lua_State *L, lua_Debug *ar);
+GILUA_HIDDEN void gilua__finalize(gilua_tstate *ts);
+/* Address used as the registry key of the table coroutine -> {hook, mask,
+** count} of hooks the user set with debug.sethook. */
+GILUA_HIDDEN extern const char gilua__userhooks;
+
+/* runtime/thread.c */
+GILUA_HIDDEN gilua_tstate *gilua__tstate_new(gilua_universe *u);
+GILUA_HIDDEN void gilua__tstate_decref(gilua_tstate *ts);
+GILUA_HIDDEN int gilua__spawn(gilua_tstate *ts);
+GILUA_HIDDEN void gilua__link(gilua_tstate *ts);
+GILUA_HIDDEN void gilua__unlink(gilua_tstate *ts);
+GILUA_HIDDEN int gilua__park(gilua_tstate *ts, int64_t deadline,
+                             atomic_int *flag);
+GILUA_HIDDEN void gilua__unpark(gilua_tstate *ts);
+GILUA_HIDDEN int gilua__wait(gilua_tstate *ts, gilua_waitq *q,
+                             int64_t deadline, gilua_reason why);
+GILUA_HIDDEN int gilua__notify(gilua_waitq *q, int n);
+GILUA_HIDDEN int gilua__sleep(gilua_tstate *ts, double seconds);
+
+/* runtime/universe.c */
+GILUA_HIDDEN gilua_universe *gilua__universe(lua_State *L);
+GILUA_HIDDEN gilua_tstate *gilua__self(lua_State *L);
+GILUA_HIDDEN extern _Thread_local gilua_tstate *gilua__current;
+GILUA_HIDDEN int gilua__interrupted(lua_State *L);
+GILUA_HIDDEN void gilua__openlibs(lua_State *L);
+
+/* bindings/: module openers and cross-file helpers */
+GILUA_HIDDEN int gilua__open_threading(lua_State *L);
+GILUA_HIDDEN int gilua__open_time(lua_State *L);
+GILUA_HIDDEN void gilua__open_thread(lua_State *L);
+GILUA_HIDDEN void gilua__open_lock(lua_State *L);
+GILUA_HIDDEN void gilua__open_base(lua_State *L);
+GILUA_HIDDEN void gilua__thread_main_object(lua_State *L, gilua_tstate *ts);
+GILUA_HIDDEN int gilua__push_thread(lua_State *L, gilua_tstate *ts);
+GILUA_HIDDEN double gilua__checktimeout(lua_State *L, int arg, int blocking);
+
+#endif
