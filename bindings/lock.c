@@ -24,19 +24,25 @@ typedef struct lockobj {
   gilua_waitq waiters;
 } lockobj;
 
-double gilua__checktimeout(lua_State *L, int arg, int blocking) {
+/* Checks the timeout argument of 'fname': nil or -1 (forever), else a
+** number of seconds in [0, TIMEOUT_MAX]; returns it, -1 for forever. */
+double gilua__checktimeout(lua_State *L, int arg, int blocking,
+                           const char *fname) {
   if (lua_isnoneornil(L, arg))
     return -1;
   lua_Number t = luaL_checknumber(L, arg);
   if (!blocking) {
     if (t != -1)
-      luaL_error(L, "can't specify a timeout for a non-blocking call");
+      luaL_error(L, "%s: can't specify a timeout for a non-blocking call",
+                 fname);
     return -1;
   }
   if (t == -1)
     return -1;
-  luaL_argcheck(L, t >= 0, arg, "timeout value must be a non-negative number");
-  luaL_argcheck(L, t <= GILUA_TIMEOUT_MAX, arg, "timeout value is too large");
+  if (!(t >= 0))
+    luaL_error(L, "%s: timeout value must be a non-negative number", fname);
+  if (t > GILUA_TIMEOUT_MAX)
+    luaL_error(L, "%s: timeout value is too large", fname);
   return t;
 }
 
@@ -93,11 +99,11 @@ static int acquire(lua_State *L, lockobj *lk, int rlock, int blocking,
 static void release(lua_State *L, lockobj *lk, int rlock) {
   if (rlock) {
     if (!lk->locked || lk->owner != gilua__self(L))
-      luaL_error(L, "cannot release un-acquired lock");
+      luaL_error(L, "RLock:release: cannot release un-acquired lock");
     if (--lk->count > 0)
       return;
   } else if (!lk->locked) {
-    luaL_error(L, "release unlocked lock");
+    luaL_error(L, "Lock:release: release unlocked lock");
   }
   lk->locked = 0;
   lk->owner = NULL;
@@ -119,7 +125,8 @@ static int acquire_method(lua_State *L, const char *tname, int rlock) {
     luaL_checktype(L, 2, LUA_TBOOLEAN);
     blocking = lua_toboolean(L, 2);
   }
-  double timeout = gilua__checktimeout(L, 3, blocking);
+  double timeout = gilua__checktimeout(
+      L, 3, blocking, rlock ? "RLock:acquire" : "Lock:acquire");
   lua_pushboolean(L, acquire(L, lk, rlock, blocking, timeout));
   return 1;
 }
@@ -208,8 +215,8 @@ static const luaL_Reg rlock_methods[] = {
     {"locked", lock_locked},    {"with", rlock_with},
     {"guard", rlock_guard},     {NULL, NULL}};
 
-static void createmeta(lua_State *L, const char *tname,
-                       const luaL_Reg *methods, lua_CFunction release) {
+static void createmeta(lua_State *L, const char *tname, const luaL_Reg *methods,
+                       lua_CFunction release) {
   luaL_newmetatable(L, tname);
   lua_newtable(L);
   luaL_setfuncs(L, methods, 0);

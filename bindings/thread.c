@@ -168,8 +168,8 @@ static int report(lua_State *L) {
   lua_pushvalue(L, args);
   if (lua_pcall(L, 1, 0, -3) != LUA_OK) {
     const char *tb = error_text(L, lua_gettop(L), 2);
-    write_stderr(L, lua_pushfstring(L, "Exception in threading.excepthook:\n%s\n",
-                                    tb));
+    write_stderr(
+        L, lua_pushfstring(L, "Exception in threading.excepthook:\n%s\n", tb));
     lua_pushcfunction(L, thread_excepthook);
     lua_pushvalue(L, args);
     lua_call(L, 1, 0);
@@ -275,7 +275,7 @@ static int thread_join(lua_State *L) {
   gilua_tstate *self = gilua__self(L);
   if (t->ts == self)
     return luaL_error(L, "Thread:join: cannot join current thread");
-  double timeout = gilua__checktimeout(L, 2, 1);
+  double timeout = gilua__checktimeout(L, 2, 1, "Thread:join");
   gilua_tstate *ts = t->ts;
   int64_t deadline = gilua__deadline(timeout);
   while (ts->state != GILUA_TS_DONE) {
@@ -308,8 +308,7 @@ static int thread_init(lua_State *L) {
     lua_createtable(L, 0, 1); /* the call box: {target, args..., n = } */
     int call = lua_gettop(L);
     if (lua_getfield(L, 2, "target") != LUA_TNIL &&
-        lua_type(L, -1) != LUA_TFUNCTION &&
-        !luaL_getmetafield(L, -1, "__call"))
+        lua_type(L, -1) != LUA_TFUNCTION && !luaL_getmetafield(L, -1, "__call"))
       return luaL_error(L, "Thread: 'target' must be callable, got %s",
                         luaL_typename(L, -1));
     lua_settop(L, call + 1);
@@ -474,16 +473,19 @@ static int thread_gc(lua_State *L) {
 
 /* }==================================================================== */
 
-static const luaL_Reg thread_methods[] = {
-    {"start", thread_start},       {"run", thread_run},
-    {"join", thread_join},         {"is_alive", thread_is_alive},
-    {"init", thread_init},         {"extend", thread_extend},
-    {NULL, NULL}};
+static const luaL_Reg thread_methods[] = {{"start", thread_start},
+                                          {"run", thread_run},
+                                          {"join", thread_join},
+                                          {"is_alive", thread_is_alive},
+                                          {"init", thread_init},
+                                          {"extend", thread_extend},
+                                          {NULL, NULL}};
 
-static const luaL_Reg thread_meta[] = {
-    {"__index", thread_index}, {"__newindex", thread_newindex},
-    {"__tostring", thread_tostring}, {"__gc", thread_gc},
-    {NULL, NULL}};
+static const luaL_Reg thread_meta[] = {{"__index", thread_index},
+                                       {"__newindex", thread_newindex},
+                                       {"__tostring", thread_tostring},
+                                       {"__gc", thread_gc},
+                                       {NULL, NULL}};
 
 /* Adds the Thread class and the default excepthook to the module on top. */
 void gilua__open_thread(lua_State *L) {

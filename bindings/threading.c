@@ -91,8 +91,7 @@ static int threading_stack_size(lua_State *L) {
   if (!lua_isnoneornil(L, 1)) {
     lua_Integer n = luaL_checkinteger(L, 1);
     if (n != 0 && n < 32768)
-      return luaL_error(L, "threading.stack_size: size not valid: %I bytes",
-                        n);
+      return luaL_error(L, "threading.stack_size: size not valid: %I bytes", n);
     luaL_argcheck(L, n <= ((lua_Integer)1 << 40), 1, "size too large");
     u->stack_size = n == 0 ? 0 : (n < MIN_STACK ? MIN_STACK : (size_t)n);
     if (n != 0)

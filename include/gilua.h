@@ -30,7 +30,8 @@ extern "C" {
 #define GILUA_VERSION_PATCH 0
 #define GILUA_VERSION "0.1.0"
 #define GILUA_VERSION_NUM                                                      \
-  (GILUA_VERSION_MAJOR * 10000 + GILUA_VERSION_MINOR * 100 + GILUA_VERSION_PATCH)
+  (GILUA_VERSION_MAJOR * 10000 + GILUA_VERSION_MINOR * 100 +                   \
+   GILUA_VERSION_PATCH)
 
 /* Flags for gilua_newstatex(). */
 #define GILUA_NOENV 1 /* ignore LUA_PATH/LUA_CPATH (the program's -E) */

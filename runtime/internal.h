@@ -15,7 +15,7 @@
 
 #define GILUA_HIDDEN __attribute__((visibility("hidden")))
 
-#define GILUA_FOREVER INT64_MAX /* a deadline that never comes */
+#define GILUA_FOREVER INT64_MAX        /* a deadline that never comes */
 #define GILUA_TIMEOUT_MAX 9223372036.0 /* seconds, as CPython on Linux */
 
 typedef struct gilua_universe gilua_universe;
@@ -87,26 +87,26 @@ struct gilua_tstate {
   gilua_thstate state;
   int daemon;
   int is_main;
-  int foreign;                 /* attached through gilua_ensure */
-  int ensure_depth;            /* nesting of gilua_ensure */
-  int ensure_took;             /* the outermost ensure took the GIL */
-  gilua_tstate *prev_current;  /* gilua__current before gilua_ensure */
-  gilua_waitq joiners;         /* threads blocked in join() on this one */
-  gilua_tstate *prev, *next;   /* the universe's list of live threads */
-  int ref_obj, ref_co;         /* registry references while running */
+  int foreign;                  /* attached through gilua_ensure */
+  int ensure_depth;             /* nesting of gilua_ensure */
+  int ensure_took;              /* the outermost ensure took the GIL */
+  gilua_tstate *prev_current;   /* gilua__current before gilua_ensure */
+  gilua_waitq joiners;          /* threads blocked in join() on this one */
+  gilua_tstate *prev, *next;    /* the universe's list of live threads */
+  int ref_obj, ref_co;          /* registry references while running */
   void (*body)(gilua_tstate *); /* what the OS thread runs */
-  atomic_int refs;             /* the Thread object and the OS thread */
+  atomic_int refs;              /* the Thread object and the OS thread */
 };
 
 typedef struct gilua_gil {
   pthread_mutex_t mu;
-  gilua_tstate *holder;       /* NULL when free */
-  gilua_tstate *head, *tail;  /* threads waiting, in policy order */
-  unsigned long switches;     /* changes of holder, ever */
-  int64_t head_since;         /* when the head began waiting its turn */
-  atomic_llong interval_ns;   /* the switch interval */
-  gilua_tstate *finalizer;    /* set by gilua_close: nobody else runs */
-  uint32_t rng;               /* picks where a forced switch lands */
+  gilua_tstate *holder;      /* NULL when free */
+  gilua_tstate *head, *tail; /* threads waiting, in policy order */
+  unsigned long switches;    /* changes of holder, ever */
+  int64_t head_since;        /* when the head began waiting its turn */
+  atomic_llong interval_ns;  /* the switch interval */
+  gilua_tstate *finalizer;   /* set by gilua_close: nobody else runs */
+  uint32_t rng;              /* picks where a forced switch lands */
 } gilua_gil;
 
 struct gilua_universe {
@@ -155,8 +155,8 @@ GILUA_HIDDEN void gilua__unlink(gilua_tstate *ts);
 GILUA_HIDDEN int gilua__park(gilua_tstate *ts, int64_t deadline,
                              atomic_int *flag);
 GILUA_HIDDEN void gilua__unpark(gilua_tstate *ts);
-GILUA_HIDDEN int gilua__wait(gilua_tstate *ts, gilua_waitq *q,
-                             int64_t deadline, gilua_reason why);
+GILUA_HIDDEN int gilua__wait(gilua_tstate *ts, gilua_waitq *q, int64_t deadline,
+                             gilua_reason why);
 GILUA_HIDDEN int gilua__notify(gilua_waitq *q, int n);
 GILUA_HIDDEN int gilua__sleep(gilua_tstate *ts, double seconds);
 
@@ -175,6 +175,7 @@ GILUA_HIDDEN void gilua__open_lock(lua_State *L);
 GILUA_HIDDEN void gilua__open_base(lua_State *L);
 GILUA_HIDDEN void gilua__thread_main_object(lua_State *L, gilua_tstate *ts);
 GILUA_HIDDEN int gilua__push_thread(lua_State *L, gilua_tstate *ts);
-GILUA_HIDDEN double gilua__checktimeout(lua_State *L, int arg, int blocking);
+GILUA_HIDDEN double gilua__checktimeout(lua_State *L, int arg, int blocking,
+                                        const char *fname);
 
 #endif

@@ -37,7 +37,7 @@ static const char *progname = "gilua";
 ** ===================================================================== */
 
 static lua_State *interruptible; /* the universe to interrupt */
-static atomic_int in_call;        /* Lua code is running */
+static atomic_int in_call;       /* Lua code is running */
 static int sigpipe[2] = {-1, -1};
 
 static void on_sigint(int sig) {
@@ -136,8 +136,8 @@ static int msghandler(lua_State *L) {
   if (msg == NULL) {
     if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
       return 1; /* that is the message */
-    msg = lua_pushfstring(L, "(error object is a %s value)",
-                          luaL_typename(L, 1));
+    msg =
+        lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
   }
   luaL_traceback(L, L, msg, 1);
   return 1;
@@ -231,7 +231,7 @@ static int pushline(lua_State *L, int firstline) {
   const char *prmt = get_prompt(L, firstline);
   char *b;
   GILUA_BEGIN_ALLOW_THREADS(L)
-  b = readline(prmt);
+    b = readline(prmt);
   GILUA_END_ALLOW_THREADS(L)
   lua_pop(L, 1); /* the prompt */
   if (b == NULL)
