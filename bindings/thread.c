@@ -188,6 +188,8 @@ static int call_run(lua_State *L) {
 /* The body of every OS thread started by Thread:start(). */
 static void thread_body(gilua_tstate *ts) {
   gilua__gil_take(ts);
+  ts->started = 1; /* start() returns once the thread has run */
+  gilua__notify(&ts->joiners, -1);
   lua_State *co = ts->L;
   lua_settop(co, 0);
   lua_pushcfunction(co, msghandler);
@@ -246,6 +248,17 @@ static int thread_start(lua_State *L) {
     gilua__tstate_decref(ts);
     return luaL_error(L, "Thread:start: can't start new thread (%s)",
                       strerror(-r));
+  }
+  /* As in Python, wait until the thread has started: it then runs until
+  ** it blocks, and output comes in the order the tutorials show. */
+  gilua_tstate *self = gilua__self(L);
+  int interrupted = 0;
+  while (!ts->started)
+    if (gilua__wait(self, &ts->joiners, GILUA_FOREVER, GILUA_R_JOIN) == EINTR)
+      interrupted = 1;
+  if (interrupted) {
+    atomic_store(&self->interrupt, 1);
+    gilua__interrupted(L);
   }
   return 0;
 }

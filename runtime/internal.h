@@ -85,6 +85,7 @@ struct gilua_tstate {
   pthread_t thread;
   atomic_long native_id; /* 0 until the OS thread has published it */
   gilua_thstate state;
+  int started; /* the OS thread has taken the GIL once (GIL) */
   int daemon;
   int is_main;
   int foreign;                  /* attached through gilua_ensure */

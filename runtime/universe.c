@@ -133,6 +133,12 @@ int gilua_close(lua_State *L) {
     lua_pop(L, 1);
     failed = 1;
   }
+  /* Daemon threads still running will park for good the next time they
+  ** ask for the GIL; threads that have ended may still be on their way
+  ** out of their OS thread: wait for those. */
+  int stuck = 0;
+  for (gilua_tstate *t = u->live; t; t = t->next)
+    stuck += (t != ts && !t->foreign && t->state == GILUA_TS_RUNNING);
   gilua__finalize(ts);
   lua_close(L);
   gilua__unlink(ts);
@@ -141,6 +147,8 @@ int gilua_close(lua_State *L) {
   /* Daemon threads may still sleep on the universe's mutexes: then it
   ** must outlive this call, and is left for the process exit to reclaim. */
   pthread_mutex_lock(&u->mu);
+  while (u->os_threads > stuck)
+    pthread_cond_wait(&u->exit_cv, &u->mu);
   int orphans = u->os_threads;
   pthread_mutex_unlock(&u->mu);
   if (orphans == 0) {
