@@ -22,8 +22,7 @@ LUA_LIBS ?= $(LUA_STATIC) -no-pie
 LIBS = $(LUA_LIBS) -lreadline -lm -ldl -pthread
 
 LIB_SRC = runtime/gil.c runtime/thread.c runtime/universe.c \
-  bindings/base.c bindings/lock.c bindings/thread.c bindings/threading.c \
-  bindings/time.c
+  $(wildcard bindings/*.c)
 LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CTEST_SRC = $(wildcard tests/c/test-*.c)
 CTEST_BIN = $(CTEST_SRC:tests/c/%.c=$(BUILD)/tests/%)

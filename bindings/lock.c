@@ -7,7 +7,8 @@
 ** retries when it has the GIL again; a thread that asks in the meantime
 ** may get the lock first (no hand-off, as in CPython: throughput over
 ** order).  A Lock may be released by any thread; an RLock only by its
-** owner, as many times as it was acquired.
+** owner, as many times as it was acquired.  Condition (condition.c) uses
+** the save/restore pair to let go of a lock completely while it waits.
 */
 
 #include <errno.h>
@@ -16,13 +17,6 @@
 
 #define LOCK "threading.Lock"
 #define RLOCK "threading.RLock"
-
-typedef struct lockobj {
-  int locked;          /* held (an RLock: held at least once) */
-  gilua_tstate *owner; /* the RLock's owner */
-  lua_Integer count;   /* the RLock's recursion depth */
-  gilua_waitq waiters;
-} lockobj;
 
 /* Checks the timeout argument of 'fname': nil or -1 (forever), else a
 ** number of seconds in [0, TIMEOUT_MAX]; returns it, -1 for forever. */
@@ -46,33 +40,37 @@ double gilua__checktimeout(lua_State *L, int arg, int blocking,
   return t;
 }
 
-static lockobj *newlock(lua_State *L, const char *tname) {
-  lockobj *lk = lua_newuserdatauv(L, sizeof *lk, 0);
+gilua_lockobj *gilua__tolock(lua_State *L, int idx) {
+  gilua_lockobj *lk = luaL_testudata(L, idx, LOCK);
+  return lk ? lk : luaL_testudata(L, idx, RLOCK);
+}
+
+static gilua_lockobj *check_lock(lua_State *L, int rlock) {
+  return luaL_checkudata(L, 1, rlock ? RLOCK : LOCK);
+}
+
+int gilua__newlock(lua_State *L, int rlock) {
+  gilua_lockobj *lk = lua_newuserdatauv(L, sizeof *lk, 0);
+  lk->rlock = rlock;
   lk->locked = 0;
   lk->owner = NULL;
   lk->count = 0;
   lk->waiters.head = lk->waiters.tail = NULL;
-  luaL_setmetatable(L, tname);
-  return lk;
+  luaL_setmetatable(L, rlock ? RLOCK : LOCK);
+  return 1;
 }
 
 /* threading.Lock() -> lock */
-static int lock_new(lua_State *L) {
-  newlock(L, LOCK);
-  return 1;
-}
+static int lock_new(lua_State *L) { return gilua__newlock(L, 0); }
 
 /* threading.RLock() -> rlock */
-static int rlock_new(lua_State *L) {
-  newlock(L, RLOCK);
-  return 1;
-}
+static int rlock_new(lua_State *L) { return gilua__newlock(L, 1); }
 
-/* Takes lk for 'self', waiting up to 'timeout' (< 0: forever). */
-static int acquire(lua_State *L, lockobj *lk, int rlock, int blocking,
-                   double timeout) {
+/* Takes lk, waiting up to 'timeout' (< 0: forever) when 'blocking'. */
+int gilua__lock_acquire(lua_State *L, gilua_lockobj *lk, int blocking,
+                        double timeout) {
   gilua_tstate *self = gilua__self(L);
-  if (rlock && lk->locked && lk->owner == self) {
+  if (lk->rlock && lk->locked && lk->owner == self) {
     lk->count++;
     return 1;
   }
@@ -96,8 +94,15 @@ static int acquire(lua_State *L, lockobj *lk, int rlock, int blocking,
   return 1;
 }
 
-static void release(lua_State *L, lockobj *lk, int rlock) {
-  if (rlock) {
+static void unlock(gilua_lockobj *lk) {
+  lk->locked = 0;
+  lk->owner = NULL;
+  lk->count = 0;
+  gilua__notify(&lk->waiters, 1);
+}
+
+void gilua__lock_release(lua_State *L, gilua_lockobj *lk) {
+  if (lk->rlock) {
     if (!lk->locked || lk->owner != gilua__self(L))
       luaL_error(L, "RLock:release: cannot release un-acquired lock");
     if (--lk->count > 0)
@@ -105,16 +110,42 @@ static void release(lua_State *L, lockobj *lk, int rlock) {
   } else if (!lk->locked) {
     luaL_error(L, "Lock:release: release unlocked lock");
   }
-  lk->locked = 0;
-  lk->owner = NULL;
-  lk->count = 0;
-  gilua__notify(&lk->waiters, 1);
+  unlock(lk);
+}
+
+/* Held by the caller (an RLock), or held at all (a Lock, as CPython). */
+int gilua__lock_owned(lua_State *L, gilua_lockobj *lk) {
+  return lk->locked && (!lk->rlock || lk->owner == gilua__self(L));
+}
+
+/* Releases lk completely; returns the depth to give to restore. */
+lua_Integer gilua__lock_save(lua_State *L, gilua_lockobj *lk) {
+  lua_Integer count = lk->count;
+  (void)L;
+  unlock(lk);
+  return count;
+}
+
+/* Takes lk back at depth 'count', waiting as long as it takes; returns 1
+** if an interrupt came meanwhile (it is left pending). */
+int gilua__lock_restore(lua_State *L, gilua_lockobj *lk, lua_Integer count) {
+  gilua_tstate *self = gilua__self(L);
+  int interrupted = 0;
+  while (lk->locked)
+    if (gilua__wait(self, &lk->waiters, GILUA_FOREVER, GILUA_R_WAIT) == EINTR)
+      interrupted = 1;
+  lk->locked = 1;
+  lk->owner = self;
+  lk->count = count;
+  if (interrupted)
+    atomic_store(&self->interrupt, 1);
+  return interrupted;
 }
 
 /* lock:acquire([blocking [, timeout]]) -> boolean
 ** (also lock:acquire{blocking = b, timeout = t}) */
-static int acquire_method(lua_State *L, const char *tname, int rlock) {
-  lockobj *lk = luaL_checkudata(L, 1, tname);
+static int acquire_method(lua_State *L, int rlock) {
+  gilua_lockobj *lk = check_lock(L, rlock);
   int blocking = 1;
   if (lua_type(L, 2) == LUA_TTABLE) {
     lua_getfield(L, 2, "blocking");
@@ -127,81 +158,74 @@ static int acquire_method(lua_State *L, const char *tname, int rlock) {
   }
   double timeout = gilua__checktimeout(
       L, 3, blocking, rlock ? "RLock:acquire" : "Lock:acquire");
-  lua_pushboolean(L, acquire(L, lk, rlock, blocking, timeout));
+  lua_pushboolean(L, gilua__lock_acquire(L, lk, blocking, timeout));
   return 1;
 }
 
-static int lock_acquire(lua_State *L) { return acquire_method(L, LOCK, 0); }
-static int rlock_acquire(lua_State *L) { return acquire_method(L, RLOCK, 1); }
+static int lock_acquire(lua_State *L) { return acquire_method(L, 0); }
+static int rlock_acquire(lua_State *L) { return acquire_method(L, 1); }
 
 /* lock:release() */
 static int lock_release(lua_State *L) {
-  release(L, luaL_checkudata(L, 1, LOCK), 0);
+  gilua__lock_release(L, check_lock(L, 0));
   return 0;
 }
 
 static int rlock_release(lua_State *L) {
-  release(L, luaL_checkudata(L, 1, RLOCK), 1);
+  gilua__lock_release(L, check_lock(L, 1));
   return 0;
 }
 
 /* lock:locked() -> boolean */
 static int lock_locked(lua_State *L) {
-  lockobj *lk = luaL_testudata(L, 1, LOCK);
-  if (lk == NULL)
-    lk = luaL_checkudata(L, 1, RLOCK);
+  gilua_lockobj *lk = gilua__tolock(L, 1);
+  luaL_argexpected(L, lk != NULL, 1, LOCK);
   lua_pushboolean(L, lk->locked);
   return 1;
 }
 
 /* Continuation of with(): releases, then returns f's results or
 ** re-raises its error. */
-static int with_done(lua_State *L, int status, lua_KContext rlock) {
-  release(L, lua_touserdata(L, 1), (int)rlock);
+static int with_done(lua_State *L, int status, lua_KContext ctx) {
+  (void)ctx;
+  gilua__lock_release(L, lua_touserdata(L, 1));
   if (status != LUA_OK && status != LUA_YIELD)
     return lua_error(L);
   return lua_gettop(L) - 1;
 }
 
-static int with_method(lua_State *L, const char *tname, int rlock) {
-  lockobj *lk = luaL_checkudata(L, 1, tname);
+static int with_method(lua_State *L, int rlock) {
+  gilua_lockobj *lk = check_lock(L, rlock);
   luaL_checkany(L, 2);
-  acquire(L, lk, rlock, 1, -1);
-  int status =
-      lua_pcallk(L, lua_gettop(L) - 2, LUA_MULTRET, 0, rlock, with_done);
-  return with_done(L, status, rlock);
+  gilua__lock_acquire(L, lk, 1, -1);
+  int status = lua_pcallk(L, lua_gettop(L) - 2, LUA_MULTRET, 0, 0, with_done);
+  return with_done(L, status, 0);
 }
 
 /* lock:with(f, ...) -> f's results; released even if f errors */
-static int lock_with(lua_State *L) { return with_method(L, LOCK, 0); }
-static int rlock_with(lua_State *L) { return with_method(L, RLOCK, 1); }
+static int lock_with(lua_State *L) { return with_method(L, 0); }
+static int rlock_with(lua_State *L) { return with_method(L, 1); }
 
 /* lock:guard() -> lock, acquired; `local _ <close> = lock:guard()` releases
 ** it when the variable goes out of scope */
-static int lock_guard(lua_State *L) {
-  acquire(L, luaL_checkudata(L, 1, LOCK), 0, 1, -1);
+static int guard_method(lua_State *L, int rlock) {
+  gilua__lock_acquire(L, check_lock(L, rlock), 1, -1);
   lua_settop(L, 1);
   return 1;
 }
 
-static int rlock_guard(lua_State *L) {
-  acquire(L, luaL_checkudata(L, 1, RLOCK), 1, 1, -1);
-  lua_settop(L, 1);
-  return 1;
-}
+static int lock_guard(lua_State *L) { return guard_method(L, 0); }
+static int rlock_guard(lua_State *L) { return guard_method(L, 1); }
 
 static int lock_tostring(lua_State *L) {
-  lockobj *lk = luaL_testudata(L, 1, LOCK);
-  if (lk) {
-    lua_pushfstring(L, LOCK " (%s): %p", lk->locked ? "locked" : "unlocked",
-                    lk);
-    return 1;
-  }
-  lk = luaL_checkudata(L, 1, RLOCK);
-  if (lk->locked)
+  gilua_lockobj *lk = gilua__tolock(L, 1);
+  luaL_argexpected(L, lk != NULL, 1, LOCK);
+  if (!lk->locked)
+    lua_pushfstring(L, "%s (unlocked): %p", lk->rlock ? RLOCK : LOCK, lk);
+  else if (lk->rlock)
     lua_pushfstring(L, RLOCK " (locked, count %I): %p", lk->count, lk);
   else
-    lua_pushfstring(L, RLOCK " (unlocked): %p", lk);
+    lua_pushfstring(L, LOCK " (locked): %p", lk);
   return 1;
 }
 

@@ -14,7 +14,7 @@
 #define MIN_STACK (256 * 1024)
 
 /* threading.current_thread() -> Thread */
-static int threading_current_thread(lua_State *L) {
+int gilua__current_thread(lua_State *L) {
   gilua_tstate *ts = gilua__self(L);
   if (ts->ref_obj == LUA_NOREF) { /* a host thread: give it an object */
     lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
@@ -102,7 +102,7 @@ static int threading_stack_size(lua_State *L) {
 }
 
 static const luaL_Reg threading_funcs[] = {
-    {"current_thread", threading_current_thread},
+    {"current_thread", gilua__current_thread},
     {"main_thread", threading_main_thread},
     {"enumerate", threading_enumerate},
     {"active_count", threading_active_count},
@@ -120,6 +120,12 @@ int gilua__open_threading(lua_State *L) {
   lua_setfield(L, -2, "TIMEOUT_MAX");
   gilua__open_thread(L);
   gilua__open_lock(L);
+  gilua__open_condition(L);
+  gilua__open_semaphore(L);
+  gilua__open_event(L);
+  gilua__open_barrier(L);
+  gilua__open_timer(L);
+  gilua__open_local(L);
   if (u->main->ref_obj == LUA_NOREF)
     gilua__thread_main_object(L, u->main);
   return 1;

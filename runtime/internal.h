@@ -168,9 +168,40 @@ GILUA_HIDDEN extern _Thread_local gilua_tstate *gilua__current;
 GILUA_HIDDEN int gilua__interrupted(lua_State *L);
 GILUA_HIDDEN void gilua__openlibs(lua_State *L);
 
+/* A Lock or an RLock (bindings/lock.c); every field is guarded by the GIL. */
+typedef struct gilua_lockobj {
+  int rlock;           /* an RLock */
+  int locked;          /* held (an RLock: held at least once) */
+  gilua_tstate *owner; /* who acquired it */
+  lua_Integer count;   /* the RLock's recursion depth */
+  gilua_waitq waiters;
+} gilua_lockobj;
+
 /* bindings/: module openers and cross-file helpers */
+GILUA_HIDDEN void gilua__errvalue(lua_State *L, const void *key,
+                                  const char *name);
+GILUA_HIDDEN int gilua__raise(lua_State *L, const void *key, const char *name);
+GILUA_HIDDEN int gilua__newlock(lua_State *L, int rlock);
+GILUA_HIDDEN void gilua__open_condition(lua_State *L);
+GILUA_HIDDEN void gilua__open_semaphore(lua_State *L);
+GILUA_HIDDEN void gilua__open_event(lua_State *L);
+GILUA_HIDDEN void gilua__open_barrier(lua_State *L);
+GILUA_HIDDEN void gilua__open_timer(lua_State *L);
+GILUA_HIDDEN void gilua__open_local(lua_State *L);
+GILUA_HIDDEN int gilua__event_new(lua_State *L);
+GILUA_HIDDEN int gilua__current_thread(lua_State *L);
+GILUA_HIDDEN gilua_lockobj *gilua__tolock(lua_State *L, int idx);
+GILUA_HIDDEN int gilua__lock_acquire(lua_State *L, gilua_lockobj *lk,
+                                     int blocking, double timeout);
+GILUA_HIDDEN void gilua__lock_release(lua_State *L, gilua_lockobj *lk);
+GILUA_HIDDEN int gilua__lock_owned(lua_State *L, gilua_lockobj *lk);
+GILUA_HIDDEN lua_Integer gilua__lock_save(lua_State *L, gilua_lockobj *lk);
+GILUA_HIDDEN int gilua__lock_restore(lua_State *L, gilua_lockobj *lk,
+                                     lua_Integer count);
 GILUA_HIDDEN int gilua__open_threading(lua_State *L);
 GILUA_HIDDEN int gilua__open_time(lua_State *L);
+GILUA_HIDDEN int gilua__open_queue(lua_State *L);
+GILUA_HIDDEN int gilua__open_futures(lua_State *L);
 GILUA_HIDDEN void gilua__open_thread(lua_State *L);
 GILUA_HIDDEN void gilua__open_lock(lua_State *L);
 GILUA_HIDDEN void gilua__open_base(lua_State *L);

@@ -258,6 +258,7 @@ void gilua_release(lua_State *T) {
 void gilua__openlibs(lua_State *L) {
   static const luaL_Reg modules[] = {{"threading", gilua__open_threading},
                                      {"time", gilua__open_time},
+                                     {"queue", gilua__open_queue},
                                      {NULL, NULL}};
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   luaL_setfuncs(L, modules, 0);

@@ -1,0 +1,179 @@
+/*
+** barrier.c: threading.Barrier.
+**
+** 'parties' threads meet in wait(); the last one to arrive runs the action
+** (before anyone leaves), starts a new generation and wakes the others.
+** Each wait() belongs to a generation; a generation ends either tripped
+** (every waiter returns its index) or broken (by abort(), reset(), a
+** timeout, an interrupt or a failing action: its waiters raise
+** threading.BrokenBarrierError).  How each generation ended is kept in a
+** 64-bit history, indexed by the generation number, so a waiter that
+** wakes late still learns the fate of its own generation.
+*/
+
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define BARRIER "threading.Barrier"
+
+typedef struct barrierobj {
+  lua_Integer parties;
+  lua_Integer count; /* waiting in the current generation */
+  double timeout;    /* the default, < 0: none */
+  uint64_t gen;      /* the current generation */
+  uint64_t broke;    /* bit g % 64: generation g ended broken */
+  int broken;        /* broken until reset() */
+  gilua_waitq waiters;
+} barrierobj;
+
+static const char BROKEN = 0; /* registry key of BrokenBarrierError */
+
+static barrierobj *check_barrier(lua_State *L) {
+  return luaL_checkudata(L, 1, BARRIER);
+}
+
+static uint64_t bit(uint64_t gen) { return (uint64_t)1 << (gen % 64); }
+
+/* Ends the current generation, broken or tripped, and wakes its waiters. */
+static void end_generation(barrierobj *b, int broken) {
+  if (broken)
+    b->broke |= bit(b->gen);
+  else
+    b->broke &= ~bit(b->gen);
+  b->gen++;
+  b->count = 0;
+  gilua__notify(&b->waiters, -1);
+}
+
+static int raise_broken(lua_State *L) {
+  return gilua__raise(L, &BROKEN, "threading.BrokenBarrierError");
+}
+
+/* threading.Barrier(parties [, action [, timeout]]) -> barrier */
+static int barrier_new(lua_State *L) {
+  lua_Integer parties = luaL_checkinteger(L, 1);
+  luaL_argcheck(L, parties >= 1, 1, "parties must be at least 1");
+  if (!lua_isnoneornil(L, 2) && lua_type(L, 2) != LUA_TFUNCTION &&
+      !luaL_getmetafield(L, 2, "__call"))
+    luaL_typeerror(L, 2, "function");
+  lua_settop(L, 3);
+  double timeout = gilua__checktimeout(L, 3, 1, "Barrier");
+  barrierobj *b = lua_newuserdatauv(L, sizeof *b, 1);
+  b->parties = parties;
+  b->count = 0;
+  b->timeout = timeout;
+  b->gen = 0;
+  b->broke = 0;
+  b->broken = 0;
+  b->waiters.head = b->waiters.tail = NULL;
+  lua_pushvalue(L, 2);
+  lua_setiuservalue(L, -2, 1);
+  luaL_setmetatable(L, BARRIER);
+  return 1;
+}
+
+/* barrier:wait([timeout]) -> index in 0..parties-1 */
+static int barrier_wait(lua_State *L) {
+  barrierobj *b = check_barrier(L);
+  double timeout = lua_isnoneornil(L, 2)
+                       ? b->timeout
+                       : gilua__checktimeout(L, 2, 1, "Barrier:wait");
+  if (b->broken)
+    return raise_broken(L);
+  uint64_t gen = b->gen;
+  lua_Integer index = b->count++;
+  if (b->count == b->parties) { /* the last one: run the action, trip */
+    if (lua_getiuservalue(L, 1, 1) != LUA_TNIL &&
+        lua_pcall(L, 0, 0, 0) != LUA_OK) {
+      b->broken = 1;
+      end_generation(b, 1);
+      return lua_error(L); /* this thread gets the action's error */
+    }
+    end_generation(b, 0);
+    lua_pushinteger(L, index);
+    return 1;
+  }
+  gilua_tstate *self = gilua__self(L);
+  int64_t deadline = gilua__deadline(timeout);
+  while (b->gen == gen) {
+    int r = gilua__wait(self, &b->waiters, deadline, GILUA_R_WAIT);
+    if (b->gen != gen)
+      break;
+    if (r != 0) { /* timed out or interrupted: nobody passes */
+      b->broken = 1;
+      end_generation(b, 1);
+      if (r == EINTR)
+        gilua__interrupted(L);
+      return raise_broken(L);
+    }
+  }
+  if (b->broke & bit(gen))
+    return raise_broken(L);
+  lua_pushinteger(L, index);
+  return 1;
+}
+
+/* barrier:reset(): waiters get BrokenBarrierError; usable again */
+static int barrier_reset(lua_State *L) {
+  barrierobj *b = check_barrier(L);
+  if (b->count > 0)
+    end_generation(b, 1);
+  b->broken = 0;
+  return 0;
+}
+
+/* barrier:abort(): broken until reset() */
+static int barrier_abort(lua_State *L) {
+  barrierobj *b = check_barrier(L);
+  b->broken = 1;
+  end_generation(b, 1);
+  return 0;
+}
+
+/* barrier.parties, barrier.n_waiting, barrier.broken; methods */
+static int barrier_index(lua_State *L) {
+  barrierobj *b = check_barrier(L);
+  const char *k = luaL_checkstring(L, 2);
+  if (strcmp(k, "parties") == 0)
+    lua_pushinteger(L, b->parties);
+  else if (strcmp(k, "n_waiting") == 0)
+    lua_pushinteger(L, b->broken ? 0 : b->count);
+  else if (strcmp(k, "broken") == 0)
+    lua_pushboolean(L, b->broken);
+  else {
+    luaL_getmetafield(L, 1, "methods");
+    lua_getfield(L, -1, k);
+  }
+  return 1;
+}
+
+static int barrier_tostring(lua_State *L) {
+  barrierobj *b = check_barrier(L);
+  lua_pushfstring(L, BARRIER " (%I of %I waiting%s): %p", b->count, b->parties,
+                  b->broken ? ", broken" : "", b);
+  return 1;
+}
+
+static const luaL_Reg barrier_methods[] = {{"wait", barrier_wait},
+                                           {"reset", barrier_reset},
+                                           {"abort", barrier_abort},
+                                           {NULL, NULL}};
+
+/* Adds Barrier and BrokenBarrierError to the module table on the top. */
+void gilua__open_barrier(lua_State *L) {
+  luaL_newmetatable(L, BARRIER);
+  lua_newtable(L);
+  luaL_setfuncs(L, barrier_methods, 0);
+  lua_setfield(L, -2, "methods");
+  lua_pushcfunction(L, barrier_index);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, barrier_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pop(L, 1);
+  lua_pushcfunction(L, barrier_new);
+  lua_setfield(L, -2, "Barrier");
+  gilua__errvalue(L, &BROKEN, "threading.BrokenBarrierError");
+  lua_setfield(L, -2, "BrokenBarrierError");
+}
