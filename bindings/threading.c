@@ -4,6 +4,7 @@
 */
 
 #define _GNU_SOURCE
+#include <string.h>
 #include <unistd.h>
 #include <sys/syscall.h>
 
@@ -113,6 +114,17 @@ static const luaL_Reg threading_funcs[] = {
     {"stack_size", threading_stack_size},
     {NULL, NULL}};
 
+/* threading.ThreadPool: loads the futures module, which sets it */
+static int threading_index(lua_State *L) {
+  if (lua_type(L, 2) == LUA_TSTRING &&
+      strcmp(lua_tostring(L, 2), "ThreadPool") == 0) {
+    luaL_requiref(L, "futures", gilua__open_futures, 0);
+    lua_getfield(L, -1, "ThreadPoolExecutor");
+    return 1;
+  }
+  return 0;
+}
+
 int gilua__open_threading(lua_State *L) {
   gilua_universe *u = gilua__universe(L);
   luaL_newlib(L, threading_funcs);
@@ -126,6 +138,10 @@ int gilua__open_threading(lua_State *L) {
   gilua__open_barrier(L);
   gilua__open_timer(L);
   gilua__open_local(L);
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, threading_index);
+  lua_setfield(L, -2, "__index");
+  lua_setmetatable(L, -2);
   if (u->main->ref_obj == LUA_NOREF)
     gilua__thread_main_object(L, u->main);
   return 1;

@@ -108,9 +108,36 @@ static gilua_tstate *nondaemon(gilua_universe *u, gilua_tstate *self) {
   return NULL;
 }
 
-/* Joins every non-daemon thread, including those started meanwhile. */
+static const char ATEXIT = 0; /* registry: functions run before joining */
+
+/* Registers the function on the top (popped) to run when the program
+** ends, before its threads are joined (the executors' shutdown). */
+void gilua__atexit(lua_State *L) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &ATEXIT) == LUA_TNIL) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &ATEXIT);
+  }
+  lua_insert(L, -2);
+  lua_rawseti(L, -2, luaL_len(L, -2) + 1);
+  lua_pop(L, 1);
+}
+
+/* Runs the exit hooks (once), then joins every non-daemon thread,
+** including those started meanwhile. */
 int gilua_waitthreads(lua_State *L) {
   gilua_tstate *self = gilua__self(L);
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &ATEXIT) == LUA_TTABLE) {
+    lua_pushnil(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &ATEXIT);
+    lua_Integer n = luaL_len(L, -1);
+    for (lua_Integer i = 1; i <= n; i++) {
+      lua_rawgeti(L, -1, i);
+      lua_call(L, 0, 0);
+    }
+  }
+  lua_pop(L, 1);
   gilua_tstate *t;
   while ((t = nondaemon(self->u, self)) != NULL) {
     if (gilua__wait(self, &t->joiners, GILUA_FOREVER, GILUA_R_JOIN) == EINTR)
@@ -259,6 +286,7 @@ void gilua__openlibs(lua_State *L) {
   static const luaL_Reg modules[] = {{"threading", gilua__open_threading},
                                      {"time", gilua__open_time},
                                      {"queue", gilua__open_queue},
+                                     {"futures", gilua__open_futures},
                                      {NULL, NULL}};
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   luaL_setfuncs(L, modules, 0);
