@@ -161,6 +161,20 @@ GILUA_HIDDEN int gilua__wait(gilua_tstate *ts, gilua_waitq *q, int64_t deadline,
 GILUA_HIDDEN int gilua__notify(gilua_waitq *q, int n);
 GILUA_HIDDEN int gilua__sleep(gilua_tstate *ts, double seconds);
 
+/*
+** A region where the calling thread blocks without the GIL, in bindings:
+**   GILUA__BLOCKING(L, GILUA_R_IO)  n = recv(...);  GILUA__END_BLOCKING()
+** No Lua API call and no Lua-owned memory inside (other threads may run
+** the collector meanwhile); errno is preserved by the GIL functions.
+*/
+#define GILUA__BLOCKING(L, why)                                                \
+  {                                                                            \
+    gilua_tstate *gilua_ts_ = gilua__self(L);                                  \
+    gilua__gil_drop(gilua_ts_, why);
+#define GILUA__END_BLOCKING()                                                  \
+  gilua__gil_take(gilua_ts_);                                                  \
+  }
+
 /* runtime/universe.c */
 GILUA_HIDDEN gilua_universe *gilua__universe(lua_State *L);
 GILUA_HIDDEN gilua_tstate *gilua__self(lua_State *L);
