@@ -3,6 +3,7 @@
 **
 ** print: builds the whole line first and writes it with one call, the GIL
 ** released, so lines from different threads never interleave.
+** os.execute: releases the GIL while the command runs.
 ** coroutine.resume/wrap/close: same behaviour as Lua's own, but they keep
 ** the thread's 'running' coroutine current, so that a switch request arms
 ** the coroutine that actually runs (hooks are per coroutine in 5.4).
@@ -10,7 +11,10 @@
 ** can put them back, and never report the GIL's hook as the user's.
 */
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -35,6 +39,26 @@ static int base_print(lua_State *L) {
   fflush(stdout);
   gilua__gil_take(ts);
   return 0;
+}
+
+/* os.execute([command]): the GIL is released while the command runs */
+static int os_execute(lua_State *L) {
+  const char *cmd = luaL_optstring(L, 1, NULL);
+  char *copy = NULL;
+  if (cmd && (copy = strdup(cmd)) == NULL)
+    return luaL_error(L, "not enough memory");
+  int stat;
+  errno = 0;
+  GILUA__BLOCKING(L, GILUA_R_IO)
+    stat = system(copy);
+  GILUA__END_BLOCKING()
+  int saved = errno;
+  free(copy);
+  errno = saved;
+  if (cmd != NULL)
+    return luaL_execresult(L, stat);
+  lua_pushboolean(L, stat); /* is a shell available? */
+  return 1;
 }
 
 /* {====================================================================
@@ -204,12 +228,17 @@ static void record_hook(lua_State *L, lua_State *co, lua_Hook h, int mask,
 }
 
 /*
-** Runs the original function (upvalue 1) on the same arguments while no
-** request can arm the caller's coroutine ('running' is NULL meanwhile),
-** with the user's own hook back in place on 'target'.  With 'record',
-** remembers the hook the original left on 'target'.
+** Runs the original function (upvalue 1) directly, as a C function on
+** this very frame (so that hooks see no extra call), while no request can
+** arm the caller's coroutine: 'running' is NULL meanwhile, and the GIL's
+** hook, if armed on 'target', is first replaced by the user's.  With
+** 'record', remembers the hook the original left on 'target'.  Argument
+** errors are raised before anything changes; should the original run out
+** of memory, preemption of this thread resumes at its next coroutine
+** switch.
 */
 static int call_unarmed(lua_State *L, lua_State *target, int record) {
+  lua_CFunction orig = lua_tocfunction(L, lua_upvalueindex(1));
   gilua_tstate *ts = gilua__self(L);
   lua_State *saved = ts->running;
   gilua__hook_lock(ts);
@@ -217,21 +246,16 @@ static int call_unarmed(lua_State *L, lua_State *target, int record) {
   if (lua_gethook(target) == gilua__hook)
     gilua__restore_user_hook(ts, target);
   gilua__hook_unlock(ts);
-  int n = lua_gettop(L);
-  lua_pushvalue(L, lua_upvalueindex(1));
-  lua_insert(L, 1);
-  int status = lua_pcall(L, n, LUA_MULTRET, 0);
+  int n = orig(L);
   lua_Hook h = lua_gethook(target);
   int mask = lua_gethookmask(target), count = lua_gethookcount(target);
   gilua__set_running(ts, saved); /* re-arms if a request came meanwhile */
-  if (status != LUA_OK)
-    return lua_error(L);
   if (record) {
     int top = lua_gettop(L);
     record_hook(L, target, h, mask, count);
     lua_settop(L, top);
   }
-  return lua_gettop(L);
+  return n;
 }
 
 static lua_State *hook_target(lua_State *L) {
@@ -240,6 +264,12 @@ static lua_State *hook_target(lua_State *L) {
 
 /* debug.sethook([thread,] hook, mask [, count]) */
 static int db_sethook(lua_State *L) {
+  int arg = lua_type(L, 1) == LUA_TTHREAD;
+  if (!lua_isnoneornil(L, arg + 1)) { /* the checks the original makes */
+    luaL_checkstring(L, arg + 2);
+    luaL_checktype(L, arg + 1, LUA_TFUNCTION);
+    luaL_optinteger(L, arg + 3, 0);
+  }
   return call_unarmed(L, hook_target(L), 1);
 }
 
@@ -266,6 +296,11 @@ void gilua__open_base(lua_State *L) {
   lua_setglobal(L, "print");
   if (lua_getglobal(L, "coroutine") == LUA_TTABLE)
     luaL_setfuncs(L, co_funcs, 0);
+  lua_pop(L, 1);
+  if (lua_getglobal(L, "os") == LUA_TTABLE) {
+    lua_pushcfunction(L, os_execute);
+    lua_setfield(L, -2, "execute");
+  }
   lua_pop(L, 1);
   if (lua_getglobal(L, "debug") == LUA_TTABLE) {
     wrap_field(L, "sethook", db_sethook);

@@ -216,6 +216,7 @@ GILUA_HIDDEN int gilua__lock_restore(lua_State *L, gilua_lockobj *lk,
 GILUA_HIDDEN int gilua__open_threading(lua_State *L);
 GILUA_HIDDEN int gilua__open_time(lua_State *L);
 GILUA_HIDDEN int gilua__open_queue(lua_State *L);
+GILUA_HIDDEN int gilua__open_io(lua_State *L);
 GILUA_HIDDEN int gilua__open_futures(lua_State *L);
 GILUA_HIDDEN void gilua__open_thread(lua_State *L);
 GILUA_HIDDEN void gilua__open_lock(lua_State *L);

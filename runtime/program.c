@@ -100,7 +100,8 @@ static void print_usage(const char *badoption) {
           "Available options are:\n"
           "  -e stat   execute string 'stat'\n"
           "  -i        enter interactive mode after executing 'script'\n"
-          "  -l name   require library 'name' into global 'name'\n"
+          "  -l mod    require library 'mod' into global 'mod'\n"
+          "  -l g=mod  require library 'mod' into global 'g'\n"
           "  -v        show version information\n"
           "  -E        ignore environment variables\n"
           "  -W        turn warnings on\n"
@@ -175,13 +176,17 @@ static int dostring(lua_State *L, const char *s, const char *name) {
   return dochunk(L, luaL_loadbuffer(L, s, strlen(s), name));
 }
 
-/* -l mod: mod = require("mod") */
-static int dolibrary(lua_State *L, const char *name) {
+/* -l mod: mod = require("mod"); -l g=mod: g = require("mod") */
+static int dolibrary(lua_State *L, const char *spec) {
+  const char *eq = strchr(spec, '=');
+  const char *modname = eq ? eq + 1 : spec;
+  lua_pushlstring(L, spec, eq ? (size_t)(eq - spec) : strlen(spec));
   lua_getglobal(L, "require");
-  lua_pushstring(L, name);
+  lua_pushstring(L, modname);
   int status = docall(L, 1, 1);
   if (status == LUA_OK)
-    lua_setglobal(L, name);
+    lua_setglobal(L, lua_tostring(L, -2));
+  lua_remove(L, status == LUA_OK ? -1 : -2); /* the global's name */
   return report(L, status);
 }
 

@@ -47,8 +47,23 @@ int gilua__interrupted(lua_State *L) {
   return 0;
 }
 
+/* Lua's standard libraries, in luaL_openlibs' order, with gilua's io. */
 static int openall(lua_State *L) {
-  luaL_openlibs(L);
+  static const luaL_Reg libs[] = {{LUA_GNAME, luaopen_base},
+                                  {LUA_LOADLIBNAME, luaopen_package},
+                                  {LUA_COLIBNAME, luaopen_coroutine},
+                                  {LUA_TABLIBNAME, luaopen_table},
+                                  {LUA_IOLIBNAME, gilua__open_io},
+                                  {LUA_OSLIBNAME, luaopen_os},
+                                  {LUA_STRLIBNAME, luaopen_string},
+                                  {LUA_MATHLIBNAME, luaopen_math},
+                                  {LUA_UTF8LIBNAME, luaopen_utf8},
+                                  {LUA_DBLIBNAME, luaopen_debug},
+                                  {NULL, NULL}};
+  for (const luaL_Reg *lib = libs; lib->func; lib++) {
+    luaL_requiref(L, lib->name, lib->func, 1);
+    lua_pop(L, 1);
+  }
   gilua__openlibs(L);
   return 0;
 }
