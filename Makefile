@@ -15,13 +15,14 @@ WARN = -Wall -Wextra -Wno-unused-parameter
 CFLAGS ?= -O2 -g
 DEFS ?= -DNDEBUG
 ALL_CFLAGS = $(CFLAGS) $(DEFS) $(WARN) -std=gnu11 -pthread -fvisibility=hidden \
-  -DGILUA_BUILDING -Iinclude -Iruntime $(LUA_CFLAGS) $(EXTRA_CFLAGS)
+  -DGILUA_BUILDING -Iinclude -Iruntime -I$(BUILD)/gen $(LUA_CFLAGS) \
+  $(EXTRA_CFLAGS)
 # The program links Lua statically, as the stock lua5.4 does, non-PIE for
 # speed; sanitizer builds set LUA_LIBS to the shared library instead.
 LUA_LIBS ?= $(LUA_STATIC) -no-pie
 LIBS = $(LUA_LIBS) -lreadline -lm -ldl -pthread
 
-LIB_SRC = runtime/gil.c runtime/thread.c runtime/universe.c \
+LIB_SRC = runtime/gil.c runtime/thread.c runtime/trace.c runtime/universe.c \
   $(wildcard bindings/*.c)
 LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CTEST_SRC = $(wildcard tests/c/test-*.c)
@@ -37,6 +38,13 @@ deps:
 $(BUILD)/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+# Lua sources compiled into the library, as C byte lists.
+$(BUILD)/gen/%_lua.h: bindings/%.lua
+	@mkdir -p $(dir $@)
+	od -An -v -tx1 $< | sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g' > $@
+
+$(BUILD)/obj/bindings/gil.o: $(BUILD)/gen/timeline_lua.h
 
 $(BUILD)/libgilua.a: $(LIB_OBJ)
 	rm -f $@

@@ -203,6 +203,8 @@ static void thread_body(gilua_tstate *ts) {
       fputs("gilua: could not report an error in a thread\n", stderr);
   }
   ts->state = GILUA_TS_DONE;
+  if (ts->st)
+    ts->st->ended = 1;
   gilua__unlink(ts);
   gilua__notify(&ts->joiners, -1);
   lua_settop(co, 0);
@@ -237,6 +239,9 @@ static int thread_start(lua_State *L) {
   ts->daemon = t->daemon;
   ts->body = thread_body;
   ts->state = GILUA_TS_RUNNING;
+  lua_getfield(L, 1, "name");
+  ts->st = gilua__stats_new(u, luaL_tolstring(L, -1, NULL));
+  lua_pop(L, 2);
   t->ts = ts;
   gilua__link(ts);
   int r = gilua__spawn(ts);

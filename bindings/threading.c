@@ -138,6 +138,7 @@ int gilua__open_threading(lua_State *L) {
   gilua__open_barrier(L);
   gilua__open_timer(L);
   gilua__open_local(L);
+  gilua__open_gil(L);
   lua_createtable(L, 0, 1);
   lua_pushcfunction(L, threading_index);
   lua_setfield(L, -2, "__index");

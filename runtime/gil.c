@@ -242,15 +242,41 @@ static int switch_count(gilua_gil *g) {
   return 1 + (int)(x % 8);
 }
 
+/* Accounts for a take that just succeeded (ts holds the GIL). */
+static void took(gilua_tstate *ts) {
+  int64_t now = gilua__now();
+  int64_t waited = now - ts->t_req;
+  gilua_tstats *st = ts->st;
+  ts->t_acq = now;
+  if (st) {
+    st->acquisitions++;
+    st->wait_ns += waited;
+    if (waited > st->max_wait_ns)
+      st->max_wait_ns = waited;
+  }
+  if (atomic_load_explicit(&ts->u->trace, memory_order_relaxed) && waited > 0)
+    gilua__trace_span(ts, GILUA_SPAN_WAIT, GILUA_R_SWITCH, ts->t_req, now);
+}
+
 void gilua__gil_take(gilua_tstate *ts) {
   gilua_gil *g = &ts->u->gil;
   int saved_errno = errno;
+  ts->t_req = gilua__now();
+  if (atomic_load_explicit(&ts->u->trace, memory_order_relaxed) &&
+      ts->t_drop > 0 && ts->last_drop != GILUA_R_SWITCH)
+    gilua__trace_span(ts, GILUA_SPAN_BLOCKED, ts->last_drop, ts->t_drop,
+                      ts->t_req);
   mlock(&g->mu);
   if (g->finalizer && g->finalizer != ts)
     park_for_good(g, ts);
   if (g->holder == NULL && (g->head == NULL || g->finalizer == ts)) {
     g->holder = ts; /* free: take it */
+    if (g->last != ts) {
+      g->switches++;
+      g->last = ts;
+    }
     munlock(&g->mu);
+    took(ts);
     errno = saved_errno;
     return;
   }
@@ -277,24 +303,34 @@ void gilua__gil_take(gilua_tstate *ts) {
     }
   }
   munlock(&g->mu);
+  took(ts);
   errno = saved_errno;
 }
 
 void gilua__gil_drop(gilua_tstate *ts, gilua_reason why) {
   gilua_gil *g = &ts->u->gil;
-  (void)why;
   mlock(&g->mu);
   if (g->holder != ts) {
     munlock(&g->mu);
     fprintf(stderr, "gilua: GIL dropped by a thread that does not hold it\n");
     abort();
   }
+  int64_t now = gilua__now();
+  if (ts->st) {
+    ts->st->held_ns += now - ts->t_acq;
+    ts->st->releases[why]++;
+  }
+  if (atomic_load_explicit(&ts->u->trace, memory_order_relaxed))
+    gilua__trace_span(ts, GILUA_SPAN_HOLD, why, ts->t_acq, now);
+  ts->t_drop = now;
+  ts->last_drop = why;
   atomic_store(&ts->drop_req, 0);
   /* once the universe is closing, the finalizer never hands the GIL on */
   gilua_tstate *next = g->finalizer ? NULL : policy_next(g);
   g->holder = next;
   if (next) {
     g->switches++;
+    g->last = next;
     pthread_cond_signal(&next->gil_cv);
     if (g->head) /* the new head starts timing its turn */
       pthread_cond_signal(&g->head->gil_cv);

@@ -58,6 +58,22 @@ typedef struct gilua_waitq {
   gilua_waiter *head, *tail;
 } gilua_waitq;
 
+/* GIL statistics of one thread; kept by the universe (also after the
+** thread ends, until reset_stats) and updated by the thread itself while
+** it holds the GIL. */
+typedef struct gilua_tstats {
+  char name[64];
+  long id; /* the trace's track number */
+  int ended;
+  int traced; /* its name is in the current trace */
+  unsigned long long acquisitions;
+  unsigned long long releases[GILUA_R_COUNT];
+  int64_t wait_ns, max_wait_ns, held_ns;
+  struct gilua_tstats *next;
+} gilua_tstats;
+
+typedef struct gilua_trace gilua_trace;
+
 /* One per OS thread attached to a universe. */
 struct gilua_tstate {
   gilua_universe *u;
@@ -96,6 +112,9 @@ struct gilua_tstate {
   gilua_tstate *prev, *next;    /* the universe's list of live threads */
   int ref_obj, ref_co;          /* registry references while running */
   void (*body)(gilua_tstate *); /* what the OS thread runs */
+  gilua_tstats *st;             /* its GIL statistics */
+  int64_t t_req, t_acq, t_drop; /* when it last asked, got, let go */
+  gilua_reason last_drop;       /* why it last let go */
   atomic_int refs;              /* the Thread object and the OS thread */
 };
 
@@ -104,6 +123,7 @@ typedef struct gilua_gil {
   gilua_tstate *holder;      /* NULL when free */
   gilua_tstate *head, *tail; /* threads waiting, in policy order */
   unsigned long switches;    /* changes of holder, ever */
+  gilua_tstate *last;        /* the previous holder (compared only) */
   int64_t head_since;        /* when the head began waiting its turn */
   atomic_llong interval_ns;  /* the switch interval */
   gilua_tstate *finalizer;   /* set by gilua_close: nobody else runs */
@@ -117,11 +137,16 @@ struct gilua_universe {
   gilua_tstate *live; /* list of RUNNING threads (GIL) */
   pthread_mutex_t mu; /* guards os_threads and exit_cv */
   pthread_cond_t exit_cv;
-  int os_threads;        /* OS threads started and not yet exited */
-  size_t stack_size;     /* 0: the system default */
-  lua_Integer name_seq;  /* for "Thread-N" (GIL) */
-  double interval;       /* the switch interval as set, in seconds (GIL) */
-  atomic_int user_hooks; /* debug.sethook has been used */
+  int os_threads;             /* OS threads started and not yet exited */
+  size_t stack_size;          /* 0: the system default */
+  lua_Integer name_seq;       /* for "Thread-N" (GIL) */
+  double interval;            /* the switch interval as set, in seconds (GIL) */
+  atomic_int user_hooks;      /* debug.sethook has been used */
+  gilua_tstats *stats;        /* every thread's statistics (GIL) */
+  long next_id;               /* for gilua_tstats.id (GIL) */
+  int64_t stats_since;        /* when the statistics were last reset */
+  gilua_trace *_Atomic trace; /* the trace being recorded, or NULL */
+  gilua_trace *trace_mem;     /* kept until the universe goes */
 };
 
 /* runtime/clock and errors */
@@ -146,6 +171,16 @@ GILUA_HIDDEN void gilua__finalize(gilua_tstate *ts);
 /* Address used as the registry key of the table coroutine -> {hook, mask,
 ** count} of hooks the user set with debug.sethook. */
 GILUA_HIDDEN extern const char gilua__userhooks;
+
+/* runtime/trace.c */
+GILUA_HIDDEN gilua_tstats *gilua__stats_new(gilua_universe *u,
+                                            const char *name);
+GILUA_HIDDEN void gilua__trace_span(gilua_tstate *ts, int kind,
+                                    gilua_reason why, int64_t t0, int64_t t1);
+GILUA_HIDDEN int gilua__trace_start(gilua_universe *u, const char *path);
+GILUA_HIDDEN int gilua__trace_stop(gilua_universe *u);
+GILUA_HIDDEN const char *gilua__reason_name(gilua_reason why);
+enum { GILUA_SPAN_HOLD, GILUA_SPAN_WAIT, GILUA_SPAN_BLOCKED };
 
 /* runtime/thread.c */
 GILUA_HIDDEN gilua_tstate *gilua__tstate_new(gilua_universe *u);
@@ -203,6 +238,7 @@ GILUA_HIDDEN void gilua__open_event(lua_State *L);
 GILUA_HIDDEN void gilua__open_barrier(lua_State *L);
 GILUA_HIDDEN void gilua__open_timer(lua_State *L);
 GILUA_HIDDEN void gilua__open_local(lua_State *L);
+GILUA_HIDDEN void gilua__open_gil(lua_State *L);
 GILUA_HIDDEN int gilua__event_new(lua_State *L);
 GILUA_HIDDEN int gilua__current_thread(lua_State *L);
 GILUA_HIDDEN gilua_lockobj *gilua__tolock(lua_State *L, int idx);

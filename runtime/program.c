@@ -32,6 +32,12 @@
 
 static const char *progname = "gilua";
 
+/* The GIL lab's options */
+static int gil_stats;            /* --gil-stats */
+static const char *gil_trace;    /* --gil-trace=FILE */
+static const char *gil_timeline; /* --gil-timeline=FILE.svg */
+static char gil_tmptrace[64];    /* the trace behind a timeline alone */
+
 /* {====================================================================
 ** Interrupts
 ** ===================================================================== */
@@ -108,7 +114,12 @@ static void print_usage(const char *badoption) {
           "  --        stop handling options\n"
           "  -         stop handling options and execute stdin\n"
           "  --switch-interval=SECONDS\n"
-          "            set the GIL switch interval (default 0.005)\n",
+          "            set the GIL switch interval (default 0.005)\n"
+          "  --gil-stats  print the GIL statistics to stderr at exit\n"
+          "  --gil-trace=FILE\n"
+          "            record the GIL's hand-offs (Chrome trace JSON)\n"
+          "  --gil-timeline=FILE.svg\n"
+          "            draw them as an SVG timeline at exit\n",
           progname);
   fflush(stderr);
 }
@@ -357,6 +368,18 @@ static int collectargs(char **argv, int argc, int *first, double *interval) {
   for (i = 1; i < argc && argv[i][0] == '-'; i++) {
     const char *a = argv[i];
     *first = i;
+    if (strcmp(a, "--gil-stats") == 0) {
+      gil_stats = 1;
+      continue;
+    }
+    if (strncmp(a, "--gil-trace=", 12) == 0 && a[12]) {
+      gil_trace = a + 12;
+      continue;
+    }
+    if (strncmp(a, "--gil-timeline=", 15) == 0 && a[15]) {
+      gil_timeline = a + 15;
+      continue;
+    }
     if (strncmp(a, "--switch-interval=", 18) == 0) {
       char *end;
       *interval = strtod(a + 18, &end);
@@ -458,6 +481,63 @@ static void createargtable(lua_State *L, char **argv, int argc, int script) {
 
 /* }==================================================================== */
 
+/* {====================================================================
+** The GIL lab: a trace over the whole run, stats and a timeline at exit
+** ===================================================================== */
+
+/* Pushes threading.gil. */
+static void push_gil(lua_State *L) {
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "threading");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "gil");
+  lua_remove(L, -2);
+}
+
+static int gil_begin(lua_State *L) {
+  const char *path = gil_trace;
+  if (path == NULL) { /* a timeline alone: trace to a temporary file */
+    strcpy(gil_tmptrace, "/tmp/gilua-trace-XXXXXX");
+    int fd = mkstemp(gil_tmptrace);
+    if (fd < 0)
+      return luaL_error(L, "cannot create a temporary trace file");
+    close(fd);
+    path = gil_tmptrace;
+  }
+  push_gil(L);
+  lua_getfield(L, -1, "trace_start");
+  lua_pushstring(L, path);
+  lua_call(L, 1, 0);
+  return 0;
+}
+
+static int gil_end(lua_State *L) {
+  push_gil(L);
+  int gil = lua_gettop(L);
+  if (gil_trace || gil_timeline) {
+    lua_getfield(L, gil, "trace_stop");
+    lua_call(L, 0, 0);
+  }
+  if (gil_timeline) {
+    lua_getfield(L, gil, "timeline");
+    lua_pushstring(L, gil_trace ? gil_trace : gil_tmptrace);
+    lua_pushstring(L, gil_timeline);
+    lua_call(L, 2, 0);
+    if (!gil_trace)
+      remove(gil_tmptrace);
+    fprintf(stderr, "%s: GIL timeline written to %s\n", progname, gil_timeline);
+  }
+  if (gil_stats) {
+    lua_getfield(L, gil, "report");
+    lua_call(L, 0, 1);
+    fputs(lua_tostring(L, -1), stderr);
+    fflush(stderr);
+  }
+  return 0;
+}
+
+/* }==================================================================== */
+
 typedef struct {
   int argc;
   char **argv;
@@ -471,6 +551,11 @@ static int pmain(lua_State *L) {
   luaL_checkversion(L);
   if (p->args & HAS_V)
     print_version();
+  if (gil_trace || gil_timeline) {
+    lua_pushcfunction(L, gil_begin);
+    if (report(L, docall(L, 0, 0)) != LUA_OK)
+      return 0;
+  }
   createargtable(L, argv, p->argc, p->script);
   lua_gc(L, LUA_GCGEN, 0, 0); /* as lua.c: generational mode */
   if (!(p->args & HAS_BIGE) && handle_luainit(L) != LUA_OK)
@@ -530,6 +615,11 @@ int main(int argc, char **argv) {
   lua_pushcfunction(L, gilua_waitthreads);
   if (report(L, docall(L, 0, 0)) != LUA_OK)
     ok = 0;
+  if (gil_stats || gil_trace || gil_timeline) {
+    lua_pushcfunction(L, gil_end);
+    if (report(L, docall(L, 0, 0)) != LUA_OK)
+      ok = 0;
+  }
   gilua_close(L);
   return (ok && status == LUA_OK) ? EXIT_SUCCESS : EXIT_FAILURE;
 }

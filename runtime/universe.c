@@ -91,6 +91,8 @@ lua_State *gilua_newstatex(unsigned flags) {
   }
   ts->L = ts->running = L;
   ts->is_main = 1;
+  u->stats_since = gilua__now();
+  ts->st = gilua__stats_new(u, "MainThread");
   ts->state = GILUA_TS_RUNNING;
   ts->thread = pthread_self();
   atomic_store(&ts->native_id, (long)syscall(SYS_gettid));
@@ -181,6 +183,7 @@ int gilua_close(lua_State *L) {
   int stuck = 0;
   for (gilua_tstate *t = u->live; t; t = t->next)
     stuck += (t != ts && !t->foreign && t->state == GILUA_TS_RUNNING);
+  gilua__trace_stop(u);
   gilua__finalize(ts);
   lua_close(L);
   gilua__unlink(ts);
@@ -194,6 +197,12 @@ int gilua_close(lua_State *L) {
   int orphans = u->os_threads;
   pthread_mutex_unlock(&u->mu);
   if (orphans == 0) {
+    while (u->stats) {
+      gilua_tstats *st = u->stats;
+      u->stats = st->next;
+      free(st);
+    }
+    free(u->trace_mem); /* stopped above; its mutex is idle */
     gilua__tstate_decref(ts);
     pthread_mutex_destroy(&u->mu);
     pthread_cond_destroy(&u->exit_cv);
@@ -260,6 +269,9 @@ lua_State *gilua_ensure(lua_State *L) {
   ts->state = GILUA_TS_RUNNING;
   atomic_store(&ts->native_id, (long)syscall(SYS_gettid));
   gilua__gil_take(ts);
+  char name[32];
+  snprintf(name, sizeof name, "Dummy-%ld", u->next_id + 1);
+  ts->st = gilua__stats_new(u, name);
   /* the main state's stack is only borrowed for one slot, GIL held */
   lua_State *T = lua_newthread(u->L);
   ts->ref_co = luaL_ref(u->L, LUA_REGISTRYINDEX);
@@ -287,6 +299,8 @@ void gilua_release(lua_State *T) {
   }
   gilua__unlink(ts);
   gilua__set_running(ts, NULL);
+  if (ts->st)
+    ts->st->ended = 1;
   luaL_unref(T, LUA_REGISTRYINDEX, ts->ref_co);
   gilua__current = ts->prev_current;
   gilua__gil_drop(ts, GILUA_R_HOST);

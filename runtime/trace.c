@@ -1,0 +1,278 @@
+/*
+** trace.c: GIL statistics records and the GIL trace.
+**
+** A trace is Chrome trace-event JSON (Perfetto and chrome://tracing load
+** it): one track per thread, named after it, and complete ("X") events for
+** every span in which a thread held the GIL (with why it let go), waited
+** for it, or was blocked in a call without it.  The GIL code reports each
+** span as it ends; the text goes to an in-memory buffer under the trace's
+** own mutex and out to the file when the buffer fills and at the end.
+** The closing "]}" is written by trace_stop, by gilua_close, and, should
+** the process exit without either (os.exit), by an atexit handler, so the
+** file is valid JSON however the program ends.  The list of open traces
+** for that handler is the only process-wide state here; it is touched only
+** when a trace starts or stops.
+*/
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define FLUSH_AT (1 << 20) /* bytes of pending text */
+
+struct gilua_trace {
+  pthread_mutex_t mu;
+  int active;
+  FILE *f;
+  int64_t t0; /* the trace's time 0 */
+  int events; /* events written so far */
+  char *buf;
+  size_t len, cap;
+  gilua_trace *next_open; /* the process's list of open traces */
+};
+
+static const char *const reason_names[GILUA_R_COUNT] = {
+    "switch", "sleep", "wait", "join", "io", "host", "exit"};
+
+const char *gilua__reason_name(gilua_reason why) { return reason_names[why]; }
+
+gilua_tstats *gilua__stats_new(gilua_universe *u, const char *name) {
+  gilua_tstats *st = calloc(1, sizeof *st);
+  if (st == NULL)
+    return NULL;
+  snprintf(st->name, sizeof st->name, "%s", name);
+  st->id = ++u->next_id;
+  st->next = u->stats;
+  u->stats = st;
+  return st;
+}
+
+/* {====================================================================
+** Open traces, closed at exit if nobody else did
+** ===================================================================== */
+
+static pthread_mutex_t open_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t atexit_once = PTHREAD_ONCE_INIT;
+static gilua_trace *open_traces;
+
+static void finish(gilua_trace *tr);
+
+static void close_all_at_exit(void) {
+  pthread_mutex_lock(&open_mu);
+  for (gilua_trace *tr = open_traces; tr; tr = tr->next_open) {
+    pthread_mutex_lock(&tr->mu);
+    if (tr->active)
+      finish(tr);
+    pthread_mutex_unlock(&tr->mu);
+  }
+  open_traces = NULL;
+  pthread_mutex_unlock(&open_mu);
+}
+
+static void register_atexit(void) { atexit(close_all_at_exit); }
+
+static void list_add(gilua_trace *tr) {
+  pthread_once(&atexit_once, register_atexit);
+  pthread_mutex_lock(&open_mu);
+  tr->next_open = open_traces;
+  open_traces = tr;
+  pthread_mutex_unlock(&open_mu);
+}
+
+static void list_remove(gilua_trace *tr) {
+  pthread_mutex_lock(&open_mu);
+  for (gilua_trace **p = &open_traces; *p; p = &(*p)->next_open)
+    if (*p == tr) {
+      *p = tr->next_open;
+      break;
+    }
+  pthread_mutex_unlock(&open_mu);
+}
+
+/* }==================================================================== */
+
+/* {====================================================================
+** Writing (tr->mu held)
+** ===================================================================== */
+
+static void flush(gilua_trace *tr) {
+  if (tr->len > 0 && tr->f)
+    fwrite(tr->buf, 1, tr->len, tr->f);
+  tr->len = 0;
+}
+
+static void emit(gilua_trace *tr, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void emit(gilua_trace *tr, const char *fmt, ...) {
+  for (;;) {
+    va_list ap;
+    size_t room = tr->cap - tr->len;
+    va_start(ap, fmt);
+    int n = vsnprintf(tr->buf + tr->len, room, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+      return;
+    if ((size_t)n < room) {
+      tr->len += (size_t)n;
+      break;
+    }
+    flush(tr);
+    if ((size_t)n >= tr->cap) { /* a huge event: grow */
+      char *nb = realloc(tr->buf, (size_t)n + 1);
+      if (nb == NULL)
+        return;
+      tr->buf = nb;
+      tr->cap = (size_t)n + 1;
+    }
+  }
+  if (tr->len >= FLUSH_AT)
+    flush(tr);
+}
+
+/* A JSON string body: quotes, backslashes and control characters escaped. */
+static void json_escape(char *out, size_t size, const char *s) {
+  size_t k = 0;
+  for (; *s && k + 7 < size; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\') {
+      out[k++] = '\\';
+      out[k++] = (char)c;
+    } else if (c < 0x20) {
+      k += (size_t)snprintf(out + k, size - k, "\\u%04x", c);
+    } else {
+      out[k++] = (char)c;
+    }
+  }
+  out[k] = '\0';
+}
+
+static void event_sep(gilua_trace *tr) {
+  emit(tr, tr->events++ ? ",\n" : "\n");
+}
+
+static void name_track(gilua_trace *tr, gilua_tstats *st) {
+  char name[sizeof st->name * 6 + 1];
+  json_escape(name, sizeof name, st->name);
+  event_sep(tr);
+  emit(tr,
+       "{\"ph\":\"M\",\"pid\":1,\"tid\":%ld,\"name\":\"thread_name\","
+       "\"args\":{\"name\":\"%s\"}}",
+       st->id, name);
+  event_sep(tr);
+  emit(tr,
+       "{\"ph\":\"M\",\"pid\":1,\"tid\":%ld,\"name\":\"thread_sort_index\","
+       "\"args\":{\"sort_index\":%ld}}",
+       st->id, st->id);
+  st->traced = 1;
+}
+
+static void finish(gilua_trace *tr) {
+  emit(tr, "\n],\"displayTimeUnit\":\"ms\",\"otherData\":{\"producer\":"
+           "\"gilua " GILUA_VERSION "\"}}\n");
+  flush(tr);
+  if (tr->f)
+    fclose(tr->f);
+  tr->f = NULL;
+  tr->active = 0;
+}
+
+/* }==================================================================== */
+
+void gilua__trace_span(gilua_tstate *ts, int kind, gilua_reason why, int64_t t0,
+                       int64_t t1) {
+  gilua_trace *tr = atomic_load(&ts->u->trace);
+  gilua_tstats *st = ts->st;
+  if (tr == NULL || st == NULL)
+    return;
+  pthread_mutex_lock(&tr->mu);
+  if (tr->active) {
+    if (t0 < tr->t0)
+      t0 = tr->t0; /* began before the trace did */
+    if (!st->traced)
+      name_track(tr, st);
+    double ts_us = (double)(t0 - tr->t0) / 1e3;
+    double dur_us = (double)(t1 - t0) / 1e3;
+    event_sep(tr);
+    switch (kind) {
+    case GILUA_SPAN_HOLD:
+      emit(tr,
+           "{\"ph\":\"X\",\"pid\":1,\"tid\":%ld,\"ts\":%.3f,\"dur\":%.3f,"
+           "\"name\":\"holds the GIL\",\"cat\":\"hold\","
+           "\"args\":{\"released\":\"%s\"}}",
+           st->id, ts_us, dur_us, reason_names[why]);
+      break;
+    case GILUA_SPAN_WAIT:
+      emit(tr,
+           "{\"ph\":\"X\",\"pid\":1,\"tid\":%ld,\"ts\":%.3f,\"dur\":%.3f,"
+           "\"name\":\"waits for the GIL\",\"cat\":\"wait\"}",
+           st->id, ts_us, dur_us);
+      break;
+    default:
+      emit(tr,
+           "{\"ph\":\"X\",\"pid\":1,\"tid\":%ld,\"ts\":%.3f,\"dur\":%.3f,"
+           "\"name\":\"blocked: %s\",\"cat\":\"blocked\","
+           "\"args\":{\"call\":\"%s\"}}",
+           st->id, ts_us, dur_us, reason_names[why], reason_names[why]);
+    }
+  }
+  pthread_mutex_unlock(&tr->mu);
+}
+
+/* Starts tracing to 'path' (GIL held); 0, or an errno value. */
+int gilua__trace_start(gilua_universe *u, const char *path) {
+  gilua_trace *tr = u->trace_mem;
+  if (tr == NULL) {
+    tr = calloc(1, sizeof *tr);
+    if (tr == NULL)
+      return ENOMEM;
+    gilua__mutex_init(&tr->mu);
+    u->trace_mem = tr;
+  }
+  gilua__trace_stop(u);
+  FILE *f = fopen(path, "w");
+  if (f == NULL)
+    return errno;
+  pthread_mutex_lock(&tr->mu);
+  if (tr->buf == NULL) {
+    tr->cap = FLUSH_AT + 4096;
+    tr->buf = malloc(tr->cap);
+    if (tr->buf == NULL) {
+      pthread_mutex_unlock(&tr->mu);
+      fclose(f);
+      return ENOMEM;
+    }
+  }
+  tr->f = f;
+  tr->len = 0;
+  tr->events = 0;
+  tr->t0 = gilua__now();
+  tr->active = 1;
+  emit(tr, "{\"traceEvents\":[");
+  for (gilua_tstats *st = u->stats; st; st = st->next)
+    st->traced = 0;
+  pthread_mutex_unlock(&tr->mu);
+  list_add(tr);
+  atomic_store(&u->trace, tr);
+  return 0;
+}
+
+/* Stops the trace, if one runs, and completes its file. */
+int gilua__trace_stop(gilua_universe *u) {
+  gilua_trace *tr = u->trace_mem;
+  if (tr == NULL)
+    return 0;
+  atomic_store(&u->trace, NULL);
+  pthread_mutex_lock(&tr->mu);
+  int was = tr->active;
+  if (was)
+    finish(tr);
+  pthread_mutex_unlock(&tr->mu);
+  if (was)
+    list_remove(tr);
+  return was;
+}
