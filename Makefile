@@ -29,8 +29,16 @@ CTEST_SRC = $(wildcard tests/c/test-*.c)
 CTEST_BIN = $(CTEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
 HEADERS = include/gilua.h runtime/internal.h
 
-.PHONY: all deps test demo lint format bench tsan asan clean
-all: deps $(BUILD)/gilua $(BUILD)/libgilua.a
+VERSION = 0.1.0
+SOMAJOR = 0
+PREFIX ?= /usr/local
+PIC_OBJ = $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
+MOD_OBJ = $(LIB_SRC:%.c=$(BUILD)/mod/%.o)
+LIBDIR_LUA = lib/lua/5.4
+
+.PHONY: all deps test demo lint format bench tsan asan clean install uninstall
+all: deps $(BUILD)/gilua $(BUILD)/libgilua.a $(BUILD)/libgilua.so \
+  $(BUILD)/threading.so
 
 deps:
 	@tools/deps.sh $(PKGS_BUILD)
@@ -45,6 +53,55 @@ $(BUILD)/gen/%_lua.h: bindings/%.lua
 	od -An -v -tx1 $< | sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g' > $@
 
 $(BUILD)/obj/bindings/gil.o: $(BUILD)/gen/timeline_lua.h
+
+# The same sources, position-independent: for libgilua.so, and with
+# GILUA_MODULE for threading.so (loaded by the stock lua5.4).
+$(BUILD)/pic/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fPIC -c $< -o $@
+
+$(BUILD)/mod/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fPIC -DGILUA_MODULE -c $< -o $@
+
+$(BUILD)/pic/bindings/gil.o $(BUILD)/mod/bindings/gil.o: \
+  $(BUILD)/gen/timeline_lua.h
+
+$(BUILD)/libgilua.so: $(PIC_OBJ)
+	$(CC) $(ALL_CFLAGS) -shared -Wl,-soname,libgilua.so.$(SOMAJOR) \
+	  -o $(BUILD)/libgilua.so.$(VERSION) $^ -llua5.4 $(EXTRA_LIBS) -lm -ldl -pthread
+	ln -sf libgilua.so.$(VERSION) $(BUILD)/libgilua.so.$(SOMAJOR)
+	ln -sf libgilua.so.$(VERSION) $@
+
+# No -llua5.4: the lua5.4 program that loads it provides Lua.
+$(BUILD)/threading.so: $(MOD_OBJ)
+	$(CC) $(ALL_CFLAGS) -shared -o $@ $^ $(EXTRA_LIBS) -lm -pthread
+
+$(BUILD)/gilua.pc: gilua.pc.in
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+install: all $(BUILD)/gilua.pc
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include \
+	  $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/$(LIBDIR_LUA) \
+	  $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 755 $(BUILD)/gilua $(DESTDIR)$(PREFIX)/bin/gilua
+	install -m 644 include/gilua.h $(DESTDIR)$(PREFIX)/include/gilua.h
+	install -m 644 $(BUILD)/libgilua.a $(DESTDIR)$(PREFIX)/lib/libgilua.a
+	install -m 755 $(BUILD)/libgilua.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libgilua.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libgilua.so.$(SOMAJOR)
+	ln -sf libgilua.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libgilua.so
+	install -m 644 $(BUILD)/gilua.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/gilua.pc
+	install -m 755 $(BUILD)/threading.so $(DESTDIR)$(PREFIX)/$(LIBDIR_LUA)/threading.so
+	install -m 644 doc/gilua.1 $(DESTDIR)$(PREFIX)/share/man/man1/gilua.1
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/gilua $(DESTDIR)$(PREFIX)/include/gilua.h \
+	  $(DESTDIR)$(PREFIX)/lib/libgilua.a $(DESTDIR)$(PREFIX)/lib/libgilua.so \
+	  $(DESTDIR)$(PREFIX)/lib/libgilua.so.$(SOMAJOR) \
+	  $(DESTDIR)$(PREFIX)/lib/libgilua.so.$(VERSION) \
+	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/gilua.pc \
+	  $(DESTDIR)$(PREFIX)/$(LIBDIR_LUA)/threading.so \
+	  $(DESTDIR)$(PREFIX)/share/man/man1/gilua.1
 
 $(BUILD)/libgilua.a: $(LIB_OBJ)
 	rm -f $@

@@ -254,6 +254,7 @@ static int thread_start(lua_State *L) {
     return luaL_error(L, "Thread:start: can't start new thread (%s)",
                       strerror(-r));
   }
+  gilua__exit_sentinel(L); /* threading.so: keep exit's wait ahead */
   /* As in Python, wait until the thread has started: it then runs until
   ** it blocks, and output comes in the order the tutorials show. */
   gilua_tstate *self = gilua__self(L);

@@ -217,6 +217,7 @@ GILUA_HIDDEN extern _Thread_local gilua_tstate *gilua__current;
 GILUA_HIDDEN int gilua__interrupted(lua_State *L);
 GILUA_HIDDEN void gilua__openlibs(lua_State *L);
 GILUA_HIDDEN void gilua__atexit(lua_State *L);
+GILUA_HIDDEN void gilua__exit_sentinel(lua_State *L);
 
 /* A Lock or an RLock (bindings/lock.c); every field is guarded by the GIL. */
 typedef struct gilua_lockobj {

@@ -22,9 +22,22 @@ _Thread_local gilua_tstate *gilua__current;
 
 const char *gilua_version(void) { return GILUA_VERSION; }
 
+#ifndef GILUA_MODULE
 gilua_universe *gilua__universe(lua_State *L) {
   return *(gilua_universe **)lua_getextraspace(L);
 }
+#else
+/* In threading.so the state was made by someone else: its coroutines'
+** extra space is not ours, so the universe is found in the registry. */
+static const char UNIVERSE = 0;
+
+gilua_universe *gilua__universe(lua_State *L) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &UNIVERSE);
+  gilua_universe *u = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  return u;
+}
+#endif
 
 gilua_tstate *gilua__self(lua_State *L) {
   gilua_tstate *ts = gilua__current;
@@ -68,24 +81,25 @@ static int openall(lua_State *L) {
   return 0;
 }
 
-lua_State *gilua_newstatex(unsigned flags) {
+/* Makes a universe around L, whose calling OS thread becomes the main
+** thread and takes the GIL; NULL when out of memory. */
+static gilua_universe *attach(lua_State *L) {
   gilua_universe *u = calloc(1, sizeof *u);
   if (u == NULL)
     return NULL;
-  lua_State *L = luaL_newstate();
-  if (L == NULL) {
-    free(u);
-    return NULL;
-  }
   gilua__gil_init(&u->gil);
   gilua__mutex_init(&u->mu);
   gilua__cond_init(&u->exit_cv);
   u->interval = 0.005;
   u->L = L;
+#ifndef GILUA_MODULE
   *(gilua_universe **)lua_getextraspace(L) = u;
+#else
+  lua_pushlightuserdata(L, u);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &UNIVERSE);
+#endif
   gilua_tstate *ts = gilua__tstate_new(u);
   if (ts == NULL) {
-    lua_close(L);
     free(u);
     return NULL;
   }
@@ -100,6 +114,17 @@ lua_State *gilua_newstatex(unsigned flags) {
   gilua__link(ts);
   gilua__current = ts;
   gilua__gil_take(ts);
+  return u;
+}
+
+lua_State *gilua_newstatex(unsigned flags) {
+  lua_State *L = luaL_newstate();
+  if (L == NULL)
+    return NULL;
+  if (attach(L) == NULL) {
+    lua_close(L);
+    return NULL;
+  }
   if (flags & GILUA_NOENV) {
     lua_pushboolean(L, 1);
     lua_setfield(L, LUA_REGISTRYINDEX, "LUA_NOENV");
@@ -168,6 +193,13 @@ int gilua_close(lua_State *L) {
   gilua_universe *u = gilua__universe(L);
   gilua_tstate *ts = u->main;
   int failed = 0;
+#ifndef NDEBUG
+  if (gilua__current != ts || !gilua__gil_held(ts)) {
+    fprintf(stderr, "gilua: gilua_close must be called from the universe's "
+                    "main thread, holding the GIL\n");
+    abort();
+  }
+#endif
   L = u->L;
   lua_pushcfunction(L, gilua_waitthreads);
   if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
@@ -322,3 +354,63 @@ void gilua__openlibs(lua_State *L) {
   lua_pop(L, 1);
   gilua__open_base(L);
 }
+
+#ifdef GILUA_MODULE
+/* {====================================================================
+** threading.so: gilua's modules in a Lua that gilua did not make (the
+** stock lua5.4 program).  require("threading") makes the universe around
+** that state; the calling OS thread becomes its main thread.  At
+** lua_close, an "exit sentinel" (the last object marked for finalization
+** when the last thread started, so its finalizer runs before those of
+** older objects) waits for the non-daemon threads, then parks the rest.
+** ===================================================================== */
+
+static const char SENTINEL = 0;
+
+static int sentinel_gc(lua_State *L) {
+  int *live = lua_touserdata(L, 1);
+  if (!*live)
+    return 0; /* replaced by a newer sentinel */
+  lua_pushcfunction(L, gilua_waitthreads);
+  if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
+    fprintf(stderr, "lua: %s\n", lua_tostring(L, -1));
+    lua_pop(L, 1);
+  }
+  gilua_universe *u = gilua__universe(L);
+  gilua__trace_stop(u);
+  gilua__finalize(u->main);
+  return 0;
+}
+
+void gilua__exit_sentinel(lua_State *L) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &SENTINEL) == LUA_TUSERDATA)
+    *(int *)lua_touserdata(L, -1) = 0;
+  lua_pop(L, 1);
+  int *live = lua_newuserdatauv(L, sizeof *live, 0);
+  *live = 1;
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, sentinel_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &SENTINEL);
+}
+
+GILUA_API int luaopen_threading(lua_State *L) {
+  if (gilua__universe(L) == NULL) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+    lua_State *M = lua_tothread(L, -1);
+    lua_pop(L, 1);
+    gilua_universe *u = attach(M);
+    if (u == NULL)
+      return luaL_error(L, "threading: not enough memory");
+    gilua__set_running(u->main, L);
+    gilua__openlibs(L);
+    gilua__exit_sentinel(L);
+  }
+  return gilua__open_threading(L);
+}
+
+/* }==================================================================== */
+#else
+void gilua__exit_sentinel(lua_State *L) { (void)L; }
+#endif
