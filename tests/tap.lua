@@ -1,0 +1,60 @@
+-- tap.lua: a small TAP harness for gilua's Lua tests.
+--
+--   local T = require("tap")
+--   T.ok(cond, name); T.eq(got, want, name); T.raises(f, fragment, name)
+--   T.near(got, want, name)   -- a duration: >= 0.6x and < 10x want
+--   T.diag(msg); T.done()     -- the plan, a summary line, the exit status
+local T = {}
+local count, failed = 0, 0
+
+local function report(pass, name, ...)
+  count = count + 1
+  if not pass then failed = failed + 1 end
+  io.write(string.format("%sok %d - %s\n", pass and "" or "not ", count, name or ""))
+  for i = 1, select("#", ...) do
+    io.write("#   ", tostring((select(i, ...))), "\n")
+  end
+  io.stdout:flush()
+  return pass
+end
+
+function T.ok(cond, name)
+  return report(cond and true or false, name)
+end
+
+local function show(v)
+  if type(v) == "string" then return string.format("%q", v) end
+  return tostring(v)
+end
+
+function T.eq(got, want, name)
+  return report(got == want, name, got == want and nil or ("got:  " .. show(got)),
+    got == want and nil or ("want: " .. show(want)))
+end
+
+function T.raises(f, fragment, name)
+  local ok, err = pcall(f)
+  if ok then return report(false, name, "no error raised") end
+  local msg = tostring(err)
+  local pass = msg:find(fragment, 1, true) ~= nil
+  return report(pass, name, not pass and ("error: " .. msg) or nil,
+    not pass and ("wanted a fragment: " .. fragment) or nil)
+end
+
+function T.near(got, want, name)
+  local pass = got >= 0.6 * want and got < 10 * want
+  return report(pass, name, not pass and string.format("got %.4f, want about %.4f", got, want)
+    or nil)
+end
+
+function T.diag(msg)
+  io.write("# ", tostring(msg), "\n")
+end
+
+function T.done()
+  io.write(string.format("1..%d\n# %d passed, %d failed\n", count, count - failed, failed))
+  io.stdout:flush()
+  os.exit(failed == 0 and 0 or 1)
+end
+
+return T
