@@ -77,10 +77,7 @@ $(BUILD)/libgilua.so: $(PIC_OBJ)
 $(BUILD)/threading.so: $(MOD_OBJ)
 	$(CC) $(ALL_CFLAGS) -shared -o $@ $^ $(EXTRA_LIBS) -lm -pthread
 
-$(BUILD)/gilua.pc: gilua.pc.in
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
-
-install: all $(BUILD)/gilua.pc
+install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include \
 	  $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/$(LIBDIR_LUA) \
 	  $(DESTDIR)$(PREFIX)/share/man/man1
@@ -90,7 +87,8 @@ install: all $(BUILD)/gilua.pc
 	install -m 755 $(BUILD)/libgilua.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf libgilua.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libgilua.so.$(SOMAJOR)
 	ln -sf libgilua.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libgilua.so
-	install -m 644 $(BUILD)/gilua.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/gilua.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' gilua.pc.in \
+	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/gilua.pc
 	install -m 755 $(BUILD)/threading.so $(DESTDIR)$(PREFIX)/$(LIBDIR_LUA)/threading.so
 	install -m 644 doc/gilua.1 $(DESTDIR)$(PREFIX)/share/man/man1/gilua.1
 
