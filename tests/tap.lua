@@ -28,23 +28,21 @@ local function show(v)
 end
 
 function T.eq(got, want, name)
-  return report(got == want, name, got == want and nil or ("got:  " .. show(got)),
-    got == want and nil or ("want: " .. show(want)))
+  if got == want then return report(true, name) end
+  return report(false, name, "got:  " .. show(got), "want: " .. show(want))
 end
 
 function T.raises(f, fragment, name)
   local ok, err = pcall(f)
   if ok then return report(false, name, "no error raised") end
   local msg = tostring(err)
-  local pass = msg:find(fragment, 1, true) ~= nil
-  return report(pass, name, not pass and ("error: " .. msg) or nil,
-    not pass and ("wanted a fragment: " .. fragment) or nil)
+  if msg:find(fragment, 1, true) then return report(true, name) end
+  return report(false, name, "error: " .. msg, "wanted a fragment: " .. fragment)
 end
 
 function T.near(got, want, name)
-  local pass = got >= 0.6 * want and got < 10 * want
-  return report(pass, name, not pass and string.format("got %.4f, want about %.4f", got, want)
-    or nil)
+  if got >= 0.6 * want and got < 10 * want then return report(true, name) end
+  return report(false, name, string.format("got %.4f, want about %.4f", got, want))
 end
 
 function T.diag(msg)
