@@ -121,6 +121,8 @@ struct gilua_tstate {
 typedef struct gilua_gil {
   pthread_mutex_t mu;
   gilua_tstate *holder;      /* NULL when free */
+  atomic_int busy;           /* holder != NULL, for spinning readers */
+  int spin;                  /* spin before queueing (more than 1 CPU) */
   gilua_tstate *head, *tail; /* threads waiting, in policy order */
   unsigned long switches;    /* changes of holder, ever */
   gilua_tstate *last;        /* the previous holder (compared only) */
@@ -158,6 +160,8 @@ GILUA_HIDDEN void gilua__cond_init(pthread_cond_t *c);
 
 /* runtime/gil.c */
 GILUA_HIDDEN void gilua__gil_init(gilua_gil *g);
+GILUA_HIDDEN void gilua__cpu_relax(void);
+#define PARK_SPIN_NS 20000 /* how long a waiter watches its flag */
 GILUA_HIDDEN void gilua__gil_take(gilua_tstate *ts);
 GILUA_HIDDEN void gilua__gil_drop(gilua_tstate *ts, gilua_reason why);
 GILUA_HIDDEN int gilua__gil_held(gilua_tstate *ts);

@@ -17,6 +17,10 @@
 ** happens between the waiter's check and its sleep is never lost.  The
 ** deadline is absolute, so it survives spurious wake-ups unchanged.
 **
+** A waiter with a flag to watch spins on it for up to PARK_SPIN_NS before
+** it sleeps: ping-pong hand-offs (a future's result, an event) then skip
+** the scheduler entirely.
+**
 ** ==== Wait queues ====
 ** Every blocking primitive (Lock, RLock, join, and those built later) is a
 ** GIL-protected state plus a gilua_waitq.  The pattern is always: try with
@@ -127,6 +131,17 @@ void gilua__unlink(gilua_tstate *ts) {
 
 int gilua__park(gilua_tstate *ts, int64_t deadline, atomic_int *flag) {
   int r;
+  if (flag && ts->u->gil.spin) {
+    /* A wake-up often comes within microseconds (a hand-off between two
+    ** threads): watch the flag briefly before sleeping on the condition
+    ** variable, which costs a scheduler round trip to wake from. */
+    int64_t until = gilua__now() + PARK_SPIN_NS;
+    for (int i = 1; !atomic_load_explicit(flag, memory_order_acquire); i++) {
+      if ((i & 63) == 0 && gilua__now() > until)
+        break;
+      gilua__cpu_relax();
+    }
+  }
   pthread_mutex_lock(&ts->park_mu);
   for (;;) {
     if (flag && atomic_load(flag)) {

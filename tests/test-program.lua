@@ -109,12 +109,19 @@ for _, case in ipairs{
   {"lock acquire", "local l = threading.Lock(); l:acquire(); l:acquire()"},
   {"a busy loop", "while true do end"},
 } do
+  -- ThreadSanitizer delivers signals only at calls it intercepts, which a
+  -- pure Lua loop in the uninstrumented liblua never makes
+  if case[1] == "a busy loop" and os.getenv("GILUA_SANITIZER") == "tsan" then
+    T.skip("Ctrl-C interrupts the main thread in a busy loop", "ThreadSanitizer")
+    goto continue
+  end
   local path = tmpfile("local threading = require('threading'); local time = require('time'); "
     .. case[2])
-  local o, e = sh(string.format("%s %s & p=$!; sleep 0.5; kill -INT $p; wait $p; echo $?",
-    GILUA, path))
+  local o, e = sh(string.format(
+    "timeout -s KILL 20 %s %s & p=$!; sleep 0.5; kill -INT $p; wait $p; echo $?", GILUA, path))
   T.ok(o:match("(%d+)%s*$") == "1" and e:find("interrupted!", 1, true),
     "Ctrl-C interrupts the main thread in " .. case[1])
+  ::continue::
 end
 
 -- print is line-atomic across threads

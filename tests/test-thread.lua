@@ -6,12 +6,12 @@ local threading = require("threading")
 local time = require("time")
 local GILUA = os.getenv("GILUA") or "build/gilua"
 
-local function run(code)
+local function run(code, limit)
   local path = os.tmpname()
   local f = assert(io.open(path, "w"))
   f:write(code)
   f:close()
-  local p = io.popen("ulimit -v 1000000; " .. GILUA .. " " .. path .. " 2>&1")
+  local p = io.popen((limit or "") .. GILUA .. " " .. path .. " 2>&1")
   local out = p:read("a")
   local _, _, status = p:close()
   os.remove(path)
@@ -190,7 +190,7 @@ local t = threading.Thread(function()
 end)
 t:start(); t:join()
 print("main survived")
-]])
+]], "ulimit -v 1000000; ")
   T.ok(oom:find("not enough memory", 1, true) and oom:find("main survived", 1, true),
     "running out of memory ends that thread only")
 end
