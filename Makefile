@@ -3,7 +3,7 @@
 
 CC ?= cc
 BUILD ?= build
-PKGS_BUILD = gcc make pkg-config liblua5.4-dev libreadline-dev
+PKGS_BUILD = gcc make pkg-config liblua5.4-dev libreadline-dev libcurl4-openssl-dev
 PKGS_TEST = $(PKGS_BUILD) lua5.4 procps
 PKGS_LINT = clang-format lua-check
 PKGS_BENCH = $(PKGS_TEST) python3
@@ -20,7 +20,7 @@ ALL_CFLAGS = $(CFLAGS) $(DEFS) $(WARN) -std=gnu11 -pthread -fvisibility=hidden \
 # The program links Lua statically, as the stock lua5.4 does, non-PIE for
 # speed; sanitizer builds set LUA_LIBS to the shared library instead.
 LUA_LIBS ?= $(LUA_STATIC) -no-pie
-LIBS = $(LUA_LIBS) -lreadline -lm -ldl -pthread
+LIBS = $(LUA_LIBS) -lreadline -lcurl -lm -ldl -pthread
 
 LIB_SRC = runtime/gil.c runtime/thread.c runtime/trace.c runtime/universe.c \
   $(wildcard bindings/*.c)
@@ -69,13 +69,13 @@ $(BUILD)/pic/bindings/gil.o $(BUILD)/mod/bindings/gil.o: \
 
 $(BUILD)/libgilua.so: $(PIC_OBJ)
 	$(CC) $(ALL_CFLAGS) -shared -Wl,-soname,libgilua.so.$(SOMAJOR) \
-	  -o $(BUILD)/libgilua.so.$(VERSION) $^ -llua5.4 $(EXTRA_LIBS) -lm -ldl -pthread
+	  -o $(BUILD)/libgilua.so.$(VERSION) $^ -llua5.4 -lcurl -lm -ldl -pthread
 	ln -sf libgilua.so.$(VERSION) $(BUILD)/libgilua.so.$(SOMAJOR)
 	ln -sf libgilua.so.$(VERSION) $@
 
 # No -llua5.4: the lua5.4 program that loads it provides Lua.
 $(BUILD)/threading.so: $(MOD_OBJ)
-	$(CC) $(ALL_CFLAGS) -shared -o $@ $^ $(EXTRA_LIBS) -lm -pthread
+	$(CC) $(ALL_CFLAGS) -shared -o $@ $^ -lcurl -lm -pthread
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include \
@@ -135,7 +135,9 @@ format:
 bench:
 	@tools/deps.sh $(PKGS_BENCH)
 	@$(MAKE) --no-print-directory all
-	python3 bench/run.py --gilua $(BUILD)/gilua
+	@$(MAKE) --no-print-directory BUILD=build-nolab \
+	  DEFS="-DNDEBUG -DGILUA_NO_LAB" build-nolab/gilua
+	python3 bench/run.py --gilua $(BUILD)/gilua --nolab build-nolab/gilua
 
 # Sanitizer builds: the whole suite under ThreadSanitizer, then under
 # AddressSanitizer with UndefinedBehaviorSanitizer, each in its own tree.
@@ -157,4 +159,4 @@ asan:
 	  GILUA_SANITIZER=asan tests/run.sh build-asan/gilua
 
 clean:
-	rm -rf build build-tsan build-asan
+	rm -rf build build-tsan build-asan build-nolab

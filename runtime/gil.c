@@ -264,6 +264,10 @@ static int switch_count(gilua_gil *g) {
   return 1 + (int)(x % 8);
 }
 
+#ifdef GILUA_NO_LAB
+/* A build without the GIL lab, to measure what it costs (bench/). */
+#define took(ts) ((void)0)
+#else
 /* Accounts for a take that just succeeded (ts holds the GIL). */
 static void took(gilua_tstate *ts) {
   int64_t now = gilua__now();
@@ -279,15 +283,18 @@ static void took(gilua_tstate *ts) {
   if (atomic_load_explicit(&ts->u->trace, memory_order_relaxed) && waited > 0)
     gilua__trace_span(ts, GILUA_SPAN_WAIT, GILUA_R_SWITCH, ts->t_req, now);
 }
+#endif
 
 void gilua__gil_take(gilua_tstate *ts) {
   gilua_gil *g = &ts->u->gil;
   int saved_errno = errno;
   ts->t_req = gilua__now();
+#ifndef GILUA_NO_LAB
   if (atomic_load_explicit(&ts->u->trace, memory_order_relaxed) &&
       ts->t_drop > 0 && ts->last_drop != GILUA_R_SWITCH)
     gilua__trace_span(ts, GILUA_SPAN_BLOCKED, ts->last_drop, ts->t_drop,
                       ts->t_req);
+#endif
   mlock(&g->mu);
   if (g->finalizer && g->finalizer != ts)
     park_for_good(g, ts);
@@ -352,6 +359,7 @@ void gilua__gil_drop(gilua_tstate *ts, gilua_reason why) {
     fprintf(stderr, "gilua: GIL dropped by a thread that does not hold it\n");
     abort();
   }
+#ifndef GILUA_NO_LAB
   int64_t now = gilua__now();
   if (ts->st) {
     ts->st->held_ns += now - ts->t_acq;
@@ -361,6 +369,9 @@ void gilua__gil_drop(gilua_tstate *ts, gilua_reason why) {
     gilua__trace_span(ts, GILUA_SPAN_HOLD, why, ts->t_acq, now);
   ts->t_drop = now;
   ts->last_drop = why;
+#else
+  (void)why;
+#endif
   atomic_store(&ts->drop_req, 0);
   /* once the universe is closing, the finalizer never hands the GIL on */
   gilua_tstate *next = g->finalizer ? NULL : policy_next(g);

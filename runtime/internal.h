@@ -258,6 +258,8 @@ GILUA_HIDDEN int gilua__open_threading(lua_State *L);
 GILUA_HIDDEN int gilua__open_time(lua_State *L);
 GILUA_HIDDEN int gilua__open_queue(lua_State *L);
 GILUA_HIDDEN int gilua__open_io(lua_State *L);
+GILUA_HIDDEN int gilua__open_socket(lua_State *L);
+GILUA_HIDDEN int gilua__open_http(lua_State *L);
 GILUA_HIDDEN int gilua__open_futures(lua_State *L);
 GILUA_HIDDEN void gilua__open_thread(lua_State *L);
 GILUA_HIDDEN void gilua__open_lock(lua_State *L);

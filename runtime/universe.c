@@ -348,6 +348,8 @@ void gilua__openlibs(lua_State *L) {
                                      {"time", gilua__open_time},
                                      {"queue", gilua__open_queue},
                                      {"futures", gilua__open_futures},
+                                     {"socket", gilua__open_socket},
+                                     {"http", gilua__open_http},
                                      {NULL, NULL}};
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   luaL_setfuncs(L, modules, 0);
