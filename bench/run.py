@@ -54,6 +54,12 @@ WORKLOADS = [
     ("one submit():result() at a time (hand-off)", ["pool.lua", "latency"],
      ("py", "pool.py", "latency"), "/s", (">=", 2.0)),
     ("Event ping-pong, round trips", ["pingpong.lua"], ("py", "pingpong.py"), "/s", None),
+    ("scraper: 20 threads fetch 100 pages (gilua http vs urllib)", ["scraper.lua"],
+     ("py", "scraper.py"), "/s", None),
+    ("convoy: echo rate with a spinner / alone, unpinned", ["convoy.py", "gilua"],
+     ("py", "convoy.py", "python"), "ratio", (">=", 1.0)),
+    ("convoy: the same, pinned to one CPU (taskset -c 0)", ["convoy.py", "gilua", "--pin"],
+     ("py", "convoy.py", "python", "--pin"), "ratio", (">=", 1.0)),
     ("GIL lab off vs a build without it (hand-offs)", ["pingpong.lua"],
      ("nolab", "pingpong.lua"), "/s", (">=", 0.97)),
     ("GIL tracing on vs off (hand-offs)", ["pingpong.lua", "--trace"],
@@ -131,6 +137,9 @@ def main():
              "[range] | target | met |",
              "|---|---|---|---|---|---|"]
     print("\n".join(lines), flush=True)
+    httpd = subprocess.Popen([sys.executable, "httpd.py"], cwd=HERE, stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    os.environ["BENCH_HTTP_URL"] = "http://127.0.0.1:%s" % httpd.stdout.readline().strip()
     failed = False
     for name, gargs, ref, unit, target in WORKLOADS:
         if args.only and args.only.lower() not in name.lower():
@@ -143,6 +152,8 @@ def main():
                 trace = "--trace" in gargs
                 gcmd = [gilua] + (["--gil-trace=/tmp/gilua-bench-trace.json"] if trace else []) \
                     + [a for a in gargs if a != "--trace"]
+                if gargs[0].endswith(".py"):  # a Python driver measuring gilua
+                    gcmd = [sys.executable] + gargs + ["--gilua", gilua]
                 rcmd = command(ref[0], ref[1], ref[2:], gilua, nolab)
                 if rep % 2 == 0:
                     g, r = run_one(gcmd), run_one(rcmd)
@@ -165,6 +176,9 @@ def main():
             if op == "gilua<=":
                 tgt = "gilua ≤ %g" % value
                 met = statistics.median(gs) <= value
+            elif unit == "ratio":
+                tgt = "gilua ≥ CPython"
+                met = statistics.median(gs) >= statistics.median(rs)
             else:
                 tgt = ("≤ %gx" if op == "<=" else "≥ %gx") % value
                 m = statistics.median(ratios)
@@ -174,9 +188,12 @@ def main():
                      "nolab": "no-lab build"}[ref[0]]
         row = "| %s | %s | %s: %s | %s | %s | %s |" % (
             name, median_range(gs, unit), ref_label, median_range(rs, unit),
-            median_range(ratios, "ratio"), tgt, met)
+            median_range(ratios, "ratio") if unit != "ratio" else
+            "%.2f" % (statistics.median(gs) / statistics.median(rs)), tgt, met)
         print(row, flush=True)
         lines.append(row)
+    httpd.stdin.close()
+    httpd.wait()
     with open(args.out, "w") as f:
         f.write("\n".join(lines) + "\n")
     sys.exit(1 if failed else 0)

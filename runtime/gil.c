@@ -86,7 +86,9 @@
 **    armed (maybe both: a spare hook call is harmless).
 */
 
+#define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,7 +224,10 @@ void gilua__gil_init(gilua_gil *g) {
   gilua__mutex_init(&g->mu);
   g->holder = g->head = g->tail = NULL;
   atomic_init(&g->busy, 0);
-  g->spin = sysconf(_SC_NPROCESSORS_ONLN) > 1;
+  cpu_set_t cpus; /* the CPUs this process may run on, not the machine's */
+  g->spin = sched_getaffinity(0, sizeof cpus, &cpus) == 0
+                ? CPU_COUNT(&cpus) > 1
+                : sysconf(_SC_NPROCESSORS_ONLN) > 1;
   g->switches = 0;
   g->head_since = 0;
   atomic_init(&g->interval_ns, 5000000); /* 0.005 s, as CPython */
