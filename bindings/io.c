@@ -316,6 +316,8 @@ static int addc(rdop *r, int c) {
 }
 
 static int addbytes(rdop *r, const char *p, size_t n) {
+  if (n == 0)
+    return 1;
   if (r->len + n > r->cap) {
     size_t ncap = r->cap ? r->cap : 128;
     while (ncap < r->len + n)

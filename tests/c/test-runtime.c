@@ -89,7 +89,8 @@ static void test_two_universes(void) {
   pthread_join(t2, NULL);
   double both = ctest_now() - t0;
   fprintf(stderr, "# one universe %.3f s, two in parallel %.3f s\n", one, both);
-  ASSERT(both < 1.6 * one); /* sharing a GIL would take 2x */
+  /* sharing a GIL would take 2x; sanitizers add noise, not a shared GIL */
+  ASSERT(both < (getenv("GILUA_SANITIZER") ? 1.85 : 1.6) * one);
 }
 
 /* Host threads calling into Lua through gilua_ensure. */
