@@ -36,7 +36,8 @@ PIC_OBJ = $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
 MOD_OBJ = $(LIB_SRC:%.c=$(BUILD)/mod/%.o)
 LIBDIR_LUA = lib/lua/5.4
 
-.PHONY: all deps test demo lint format bench tsan asan clean install uninstall
+.PHONY: all deps test demo timeline lint format bench tsan asan clean install \
+  uninstall
 all: deps $(BUILD)/gilua $(BUILD)/libgilua.a $(BUILD)/libgilua.so \
   $(BUILD)/threading.so
 
@@ -120,7 +121,13 @@ test:
 demo:
 	@tools/deps.sh $(PKGS_BUILD)
 	@$(MAKE) --no-print-directory all
-	$(BUILD)/gilua scripts/demo.lua
+	$(BUILD)/gilua scripts/demo/io_vs_cpu.lua $(BUILD)/gil-timeline.svg
+
+# The timeline the README shows, drawn by the main demo.
+timeline:
+	@tools/deps.sh $(PKGS_BUILD)
+	@$(MAKE) --no-print-directory all
+	$(BUILD)/gilua scripts/demo/timeline.lua docs/gil-timeline.svg
 
 lint:
 	@tools/deps.sh $(PKGS_LINT)

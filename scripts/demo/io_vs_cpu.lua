@@ -85,7 +85,7 @@ local function jobs_of(n, f, ...)
   return jobs
 end
 
-local FIB = 27
+local FIB = 32
 local rows = {}
 local function row(name, jobs)
   threading.gil.reset_stats()
@@ -125,7 +125,8 @@ end
 local procsecs = time.perf_counter() - t0
 local cpu = rows[3]
 io.write(string.format("  %-34s sequential %6.2f s   processes %4.2f s speedup %4.1fx\n",
-  string.format("4 x fib(%d) in 4 processes", FIB), cpu.seq, procsecs, cpu.seq / procsecs))
+  string.format("4 x fib(%d) in 4 processes", FIB), cpu.seq, procsecs,
+  cpu.seq / procsecs))
 
 print()
 print("What the GIL did during the threaded runs:")
