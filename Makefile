@@ -37,7 +37,7 @@ MOD_OBJ = $(LIB_SRC:%.c=$(BUILD)/mod/%.o)
 LIBDIR_LUA = lib/lua/5.4
 
 .PHONY: all deps test demo timeline lint format bench tsan asan clean install \
-  uninstall
+  install-files uninstall
 all: deps $(BUILD)/gilua $(BUILD)/libgilua.a $(BUILD)/libgilua.so \
   $(BUILD)/threading.so
 
@@ -79,6 +79,10 @@ $(BUILD)/threading.so: $(MOD_OBJ)
 	$(CC) $(ALL_CFLAGS) -shared -o $@ $^ -lcurl -lm -pthread
 
 install: all
+	@$(MAKE) --no-print-directory install-files
+
+# Copies what is built, building nothing (the install test uses it).
+install-files:
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include \
 	  $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/$(LIBDIR_LUA) \
 	  $(DESTDIR)$(PREFIX)/share/man/man1

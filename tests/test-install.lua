@@ -13,7 +13,7 @@ local prefix = os.tmpname()
 os.remove(prefix)
 local build = (os.getenv("GILUA") or "build/gilua"):match("^(.*)/gilua$") or "build"
 
-local ok, out = sh(string.format("make -s install BUILD=%s PREFIX=%s", build, prefix))
+local ok, out = sh(string.format("make -s install-files BUILD=%s PREFIX=%s", build, prefix))
 T.ok(ok, "make install into a temporary prefix")
 if not ok then T.diag(out) end
 for _, f in ipairs{"bin/gilua", "include/gilua.h", "lib/libgilua.a", "lib/libgilua.so",
