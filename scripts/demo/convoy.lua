@@ -11,7 +11,6 @@
 -- pays in switches.
 local threading = require("threading")
 local socket = require("socket")
-local time = require("time")
 
 local SECONDS = tonumber(arg and arg[1]) or 0.5
 local gilua = arg and arg[-1] or "gilua"
@@ -37,7 +36,6 @@ threading.Thread{target = serve, daemon = true, name = "echo-server"}:start()
 
 local client = string.format([[
 local socket = require("socket")
-local time = require("time")
 local c = assert(socket.connect("127.0.0.1", %d))
 c:setoption("tcp-nodelay", true)
 local n, t0 = 0, time.perf_counter()
