@@ -1,8 +1,9 @@
 /*
 ** base.c: the standard functions gilua replaces.
 **
-** print: builds the whole line first and writes it with one call, the GIL
-** released, so lines from different threads never interleave.
+** print: builds the whole line first and writes it with one call, so
+** lines from different threads never interleave; the flush that follows
+** (as Lua's print does) runs with the GIL released.
 ** os.execute: releases the GIL while the command runs.
 ** coroutine.resume/wrap/close: same behaviour as Lua's own, but they keep
 ** the thread's 'running' coroutine current, so that a switch request arms
@@ -13,6 +14,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,10 +36,22 @@ static int base_print(lua_State *L) {
   size_t len;
   const char *line = lua_tolstring(L, -1, &len);
   gilua_tstate *ts = gilua__self(L);
-  gilua__gil_drop(ts, GILUA_R_IO);
-  fwrite(line, 1, len, stdout);
-  fflush(stdout);
-  gilua__gil_take(ts);
+  if (ftrylockfile(stdout) == 0) {
+    /* into stdio's buffer with the GIL held, so lines keep the order in
+    ** which threads printed them; only the flush may wait */
+    fwrite_unlocked(line, 1, len, stdout);
+    funlockfile(stdout);
+    if (__fpending(stdout) > 0) {
+      gilua__gil_drop(ts, GILUA_R_IO);
+      fflush(stdout);
+      gilua__gil_take(ts);
+    }
+  } else { /* another thread is writing: wait for it without the GIL */
+    gilua__gil_drop(ts, GILUA_R_IO);
+    fwrite(line, 1, len, stdout);
+    fflush(stdout);
+    gilua__gil_take(ts);
+  }
   return 0;
 }
 

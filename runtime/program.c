@@ -22,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <pthread.h>
+#include <sys/prctl.h>
 
 #include <readline/history.h>
 #include <readline/readline.h>
@@ -583,6 +584,7 @@ int main(int argc, char **argv) {
   double interval = 0;
   if (argv[0] && argv[0][0])
     progname = argv[0];
+  prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0); /* as gilua's own threads */
   p.argc = argc;
   p.argv = argv;
   p.script = argc;

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 GILUA=${1:-build/gilua}
 CTESTS=${CTESTS:-$(dirname "$GILUA")/tests}
 TIMEOUT=${TEST_TIMEOUT:-180}
-export GILUA LUA_PATH="tests/?.lua;tests/support/?.lua;;"
+export GILUA LUA_PATH="tests/?.lua;scripts/lib/?.lua;;"
 passed=0
 failed=0
 out=$(mktemp)

@@ -1,5 +1,5 @@
--- A small HTTP/1.1 server written with gilua's socket module, for tests
--- and demos: one thread per connection, every response after `delay`
+-- A small HTTP/1.1 server written with gilua's socket module, for the tests,
+-- the demos and the tutorials: one thread per connection, every response after `delay`
 -- seconds.  Paths: /status/N answers with status N; /echo echoes the
 -- request body; /redirect redirects to /; anything else says "hello".
 --
