@@ -124,9 +124,9 @@ local cmd = {}
 for _, name in ipairs(names) do
   local runs = races[name] and 5 or 1
   for r = 1, runs do
-    cmd[#cmd + 1] = string.format(
-      "(s=$(date +%%s%%N); %s %s/%s.lua > %s/%s.%d.out 2>&1; echo $? $((($(date +%%s%%N) - s) / 1000000)) > %s/%s.%d.meta) &",
-      GILUA, DIR, name, tmp, name, r, tmp, name, r)
+    local out = string.format("%s/%s.%d", tmp, name, r)
+    cmd[#cmd + 1] = string.format("(s=$(date +%%s%%N); %s %s/%s.lua > %s.out 2>&1; " ..
+      "echo $? $((($(date +%%s%%N) - s) / 1000000)) > %s.meta) &", GILUA, DIR, name, out, out)
   end
 end
 cmd[#cmd + 1] = "wait"
