@@ -45,8 +45,19 @@ gilua_lockobj *gilua__tolock(lua_State *L, int idx) {
   return lk ? lk : luaL_testudata(L, idx, RLOCK);
 }
 
+/* The methods carry their metatable as upvalue 1: checking the type is
+** one comparison instead of a registry lookup (the uncontended
+** acquire/release pair is a hot path). */
 static gilua_lockobj *check_lock(lua_State *L, int rlock) {
-  return luaL_checkudata(L, 1, rlock ? RLOCK : LOCK);
+  gilua_lockobj *lk = lua_touserdata(L, 1);
+  if (lk != NULL && lua_getmetatable(L, 1)) {
+    int same = lua_rawequal(L, -1, lua_upvalueindex(1));
+    lua_pop(L, 1);
+    if (same)
+      return lk;
+  }
+  luaL_typeerror(L, 1, rlock ? RLOCK : LOCK);
+  return NULL;
 }
 
 int gilua__newlock(lua_State *L, int rlock) {
@@ -146,6 +157,12 @@ int gilua__lock_restore(lua_State *L, gilua_lockobj *lk, lua_Integer count) {
 ** (also lock:acquire{blocking = b, timeout = t}) */
 static int acquire_method(lua_State *L, int rlock) {
   gilua_lockobj *lk = check_lock(L, rlock);
+  if (!rlock && !lk->locked && lua_gettop(L) == 1) { /* the common case */
+    lk->locked = 1;
+    lk->count = 1;
+    lua_pushboolean(L, 1);
+    return 1;
+  }
   int blocking = 1;
   if (lua_type(L, 2) == LUA_TTABLE) {
     lua_getfield(L, 2, "blocking");
@@ -167,7 +184,14 @@ static int rlock_acquire(lua_State *L) { return acquire_method(L, 1); }
 
 /* lock:release() */
 static int lock_release(lua_State *L) {
-  gilua__lock_release(L, check_lock(L, 0));
+  gilua_lockobj *lk = check_lock(L, 0);
+  if (!lk->locked)
+    return luaL_error(L, "Lock:release: release unlocked lock");
+  lk->locked = 0;
+  lk->owner = NULL;
+  lk->count = 0;
+  if (lk->waiters.head)
+    gilua__notify(&lk->waiters, 1);
   return 0;
 }
 
@@ -243,9 +267,11 @@ static void createmeta(lua_State *L, const char *tname, const luaL_Reg *methods,
                        lua_CFunction release) {
   luaL_newmetatable(L, tname);
   lua_newtable(L);
-  luaL_setfuncs(L, methods, 0);
+  lua_pushvalue(L, -2);
+  luaL_setfuncs(L, methods, 1); /* each method knows its metatable */
   lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, release);
+  lua_pushvalue(L, -1);
+  lua_pushcclosure(L, release, 1);
   lua_setfield(L, -2, "__close");
   lua_pushcfunction(L, lock_tostring);
   lua_setfield(L, -2, "__tostring");

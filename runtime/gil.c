@@ -271,11 +271,12 @@ static int switch_count(gilua_gil *g) {
 
 #ifdef GILUA_NO_LAB
 /* A build without the GIL lab, to measure what it costs (bench/). */
-#define took(ts) ((void)0)
+#define took(ts, w) ((void)(w))
 #else
-/* Accounts for a take that just succeeded (ts holds the GIL). */
-static void took(gilua_tstate *ts) {
-  int64_t now = gilua__now();
+/* Accounts for a take that just succeeded (ts holds the GIL); 'waited'
+** says whether it had to wait at all (else no clock is read again). */
+static void took(gilua_tstate *ts, int waited_at_all) {
+  int64_t now = waited_at_all ? gilua__now() : ts->t_req;
   int64_t waited = now - ts->t_req;
   gilua_tstats *st = ts->st;
   ts->t_acq = now;
@@ -300,10 +301,12 @@ void gilua__gil_take(gilua_tstate *ts) {
     gilua__trace_span(ts, GILUA_SPAN_BLOCKED, ts->last_drop, ts->t_drop,
                       ts->t_req);
 #endif
+  int spun = 0;
   mlock(&g->mu);
   if (g->finalizer && g->finalizer != ts)
     park_for_good(g, ts);
   if (g->holder != NULL && g->head == NULL && g->spin) {
+    spun = 1;
     /* Nobody queues, so the GIL goes to whoever asks first once the
     ** holder lets go.  A thread just woken (a lock released, a result
     ** ready) usually finds its waker about to block: spinning a few
@@ -325,7 +328,7 @@ void gilua__gil_take(gilua_tstate *ts) {
       g->last = ts;
     }
     munlock(&g->mu);
-    took(ts);
+    took(ts, spun);
     errno = saved_errno;
     return;
   }
@@ -352,19 +355,14 @@ void gilua__gil_take(gilua_tstate *ts) {
     }
   }
   munlock(&g->mu);
-  took(ts);
+  took(ts, 1);
   errno = saved_errno;
 }
 
 void gilua__gil_drop(gilua_tstate *ts, gilua_reason why) {
   gilua_gil *g = &ts->u->gil;
-  mlock(&g->mu);
-  if (g->holder != ts) {
-    munlock(&g->mu);
-    fprintf(stderr, "gilua: GIL dropped by a thread that does not hold it\n");
-    abort();
-  }
 #ifndef GILUA_NO_LAB
+  /* the statistics are the holder's own: kept out of the critical section */
   int64_t now = gilua__now();
   if (ts->st) {
     ts->st->held_ns += now - ts->t_acq;
@@ -377,6 +375,12 @@ void gilua__gil_drop(gilua_tstate *ts, gilua_reason why) {
 #else
   (void)why;
 #endif
+  mlock(&g->mu);
+  if (g->holder != ts) {
+    munlock(&g->mu);
+    fprintf(stderr, "gilua: GIL dropped by a thread that does not hold it\n");
+    abort();
+  }
   atomic_store(&ts->drop_req, 0);
   /* once the universe is closing, the finalizer never hands the GIL on */
   gilua_tstate *next = g->finalizer ? NULL : policy_next(g);
