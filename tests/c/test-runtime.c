@@ -185,6 +185,59 @@ static void test_interrupt(void) {
   gilua_close(L);
 }
 
+/* Runs f in a child process; asserts it aborts with 'msg' on stderr. */
+static void expect_abort(void (*f)(void), const char *msg) {
+  int fds[2];
+  ASSERT(pipe(fds) == 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fds[1], 2);
+    f();
+    _exit(0);
+  }
+  close(fds[1]);
+  char buf[512] = "";
+  ssize_t n = read(fds[0], buf, sizeof buf - 1);
+  buf[n > 0 ? n : 0] = '\0';
+  int st;
+  waitpid(pid, &st, 0);
+  ASSERT(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
+  ASSERT(strstr(buf, msg) != NULL);
+}
+
+static void release_unmatched(void) {
+  lua_State *L = gilua_newstate();
+  gilua_release(L);
+}
+
+static void test_release_without_ensure(void) {
+  expect_abort(release_unmatched, "without a matching gilua_ensure");
+}
+
+#ifndef NDEBUG
+static lua_State *closing;
+static void *close_from_thread(void *arg) {
+  (void)arg;
+  gilua_close(closing);
+  return NULL;
+}
+
+static void close_elsewhere(void) {
+  closing = gilua_newstate();
+  pthread_t t;
+  pthread_create(&t, NULL, close_from_thread, NULL);
+  pthread_join(t, NULL);
+}
+#endif
+
+static void test_close_misuse(void) {
+#ifndef NDEBUG
+  expect_abort(close_elsewhere, "gilua_close must be called from");
+#else
+  fprintf(stderr, "# checked in debug builds only (make tsan, make asan)\n");
+#endif
+}
+
 int main(void) {
   static const ctest_case cases[] = {
       {"version and main thread", test_version, 10},
@@ -194,6 +247,10 @@ int main(void) {
       {"gilua_ensure from 4 host threads", test_ensure, 60},
       {"gilua_close waits for non-daemon threads", test_close_waits, 20},
       {"gilua_interrupt wakes a sleeping main thread", test_interrupt, 20},
+      {"gilua_release without gilua_ensure aborts", test_release_without_ensure,
+       20},
+      {"gilua_close from another thread aborts (debug builds)",
+       test_close_misuse, 20},
       {NULL, NULL, 0}};
   return ctest_run(cases);
 }
