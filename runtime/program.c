@@ -523,7 +523,8 @@ static int gil_end(lua_State *L) {
     lua_getfield(L, gil, "timeline");
     lua_pushstring(L, gil_trace ? gil_trace : gil_tmptrace);
     lua_pushstring(L, gil_timeline);
-    lua_call(L, 2, 0);
+    lua_pushfstring(L, "GIL timeline: %s", gil_script);
+    lua_call(L, 3, 0);
     if (!gil_trace)
       remove(gil_tmptrace);
     fprintf(stderr, "%s: GIL timeline written to %s\n", progname, gil_timeline);
@@ -599,6 +600,7 @@ int main(int argc, char **argv) {
     print_usage(argv[p.script]);
     return EXIT_FAILURE;
   }
+  gil_script = p.script < argc ? argv[p.script] : "(command line)";
   lua_State *L = gilua_newstatex((p.args & HAS_BIGE) ? GILUA_NOENV : 0);
   if (L == NULL) {
     message(progname, "cannot create state: not enough memory");
