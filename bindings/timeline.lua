@@ -244,8 +244,8 @@ function M.render(trace, svg, title)
   add('<text x="%d" y="26" font-size="18" font-weight="bold">%s</text>', 20,
     esc(title or ("GIL timeline: " .. trace)))
   add('<text x="%d" y="48" fill="#555">%s</text>', 20, esc(string.format(
-    "%d threads over %s; each pixel column is %s; a column shows the share " ..
-    "of its time in each state", #lanes, fmt_time(span, span),
+    "%d threads over %s; each pixel column is %s and shows the share of its " ..
+    "time in each state (any state present shows at least 1/8)", #lanes, fmt_time(span, span),
     fmt_time(us_per_col, us_per_col))))
   -- axis and grid
   local step = nice_step(span, 10)
