@@ -45,23 +45,23 @@ gilua_lockobj *gilua__tolock(lua_State *L, int idx) {
   return lk ? lk : luaL_testudata(L, idx, RLOCK);
 }
 
-/* The methods carry their metatable as upvalue 1: checking the type is
-** one comparison instead of a registry lookup (the uncontended
-** acquire/release pair is a hot path). */
+/* Tags the constructors write into every Lock and RLock.  Lua code cannot
+** make a full userdata, so a userdata of the right size carrying the tag
+** is one of ours: the check costs two comparisons instead of a registry
+** lookup (the uncontended acquire/release pair is a hot path). */
+static const char LOCK_TAG = 0, RLOCK_TAG = 0;
+
 static gilua_lockobj *check_lock(lua_State *L, int rlock) {
   gilua_lockobj *lk = lua_touserdata(L, 1);
-  if (lk != NULL && lua_getmetatable(L, 1)) {
-    int same = lua_rawequal(L, -1, lua_upvalueindex(1));
-    lua_pop(L, 1);
-    if (same)
-      return lk;
-  }
-  luaL_typeerror(L, 1, rlock ? RLOCK : LOCK);
-  return NULL;
+  if (lk == NULL || lua_rawlen(L, 1) != sizeof *lk ||
+      lk->tag != (rlock ? (const void *)&RLOCK_TAG : (const void *)&LOCK_TAG))
+    luaL_typeerror(L, 1, rlock ? RLOCK : LOCK);
+  return lk;
 }
 
 int gilua__newlock(lua_State *L, int rlock) {
   gilua_lockobj *lk = lua_newuserdatauv(L, sizeof *lk, 0);
+  lk->tag = rlock ? (const void *)&RLOCK_TAG : (const void *)&LOCK_TAG;
   lk->rlock = rlock;
   lk->locked = 0;
   lk->owner = NULL;
@@ -267,11 +267,9 @@ static void createmeta(lua_State *L, const char *tname, const luaL_Reg *methods,
                        lua_CFunction release) {
   luaL_newmetatable(L, tname);
   lua_newtable(L);
-  lua_pushvalue(L, -2);
-  luaL_setfuncs(L, methods, 1); /* each method knows its metatable */
+  luaL_setfuncs(L, methods, 0);
   lua_setfield(L, -2, "__index");
-  lua_pushvalue(L, -1);
-  lua_pushcclosure(L, release, 1);
+  lua_pushcfunction(L, release);
   lua_setfield(L, -2, "__close");
   lua_pushcfunction(L, lock_tostring);
   lua_setfield(L, -2, "__tostring");

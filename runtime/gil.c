@@ -232,6 +232,8 @@ void gilua__gil_init(gilua_gil *g) {
   g->head_since = 0;
   atomic_init(&g->interval_ns, 5000000); /* 0.005 s, as CPython */
   g->finalizer = NULL;
+  /* where forced switches land must differ from run to run */
+  g->rng = (uint32_t)gilua__now() ^ (uint32_t)(uintptr_t)g;
 }
 
 /* Parks the calling thread for good: the universe is being closed and

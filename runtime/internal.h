@@ -225,6 +225,7 @@ GILUA_HIDDEN void gilua__exit_sentinel(lua_State *L);
 
 /* A Lock or an RLock (bindings/lock.c); every field is guarded by the GIL. */
 typedef struct gilua_lockobj {
+  const void *tag;     /* which type it is, for the fast type check */
   int rlock;           /* an RLock */
   int locked;          /* held (an RLock: held at least once) */
   gilua_tstate *owner; /* who acquired it */

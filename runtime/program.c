@@ -38,7 +38,7 @@ static int gil_stats;            /* --gil-stats */
 static const char *gil_trace;    /* --gil-trace=FILE */
 static const char *gil_timeline; /* --gil-timeline=FILE.svg */
 static char gil_tmptrace[64];    /* the trace behind a timeline alone */
-static const char *gil_script; /* what ran, for the timeline title */
+static const char *gil_script;   /* what ran, for the timeline title */
 
 /* {====================================================================
 ** Interrupts

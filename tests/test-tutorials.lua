@@ -126,7 +126,7 @@ for name in pairs(races) do names[#names + 1] = name end
 table.sort(names)
 local cmd = {}
 for _, name in ipairs(names) do
-  local runs = races[name] and 5 or 1
+  local runs = races[name] and 8 or 1
   for r = 1, runs do
     local out = string.format("%s/%s.%d", tmp, name, r)
     cmd[#cmd + 1] = string.format("(s=$(date +%%s%%N); %s %s/%s.lua > %s.out 2>&1; " ..
@@ -147,7 +147,7 @@ end
 for _, name in ipairs(names) do
   if races[name] then
     local lost = false
-    for r = 1, 5 do
+    for r = 1, 8 do
       local out = read(string.format("%s/%s.%d.out", tmp, name, r))
       local n = tonumber(out:match("(%d+)%s*$"))
       if n and n < races[name] then lost = true end
