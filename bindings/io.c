@@ -300,21 +300,6 @@ typedef struct rdop {
   char decp; /* the locale's decimal point */
 } rdop;
 
-static int addc(rdop *r, int c) {
-  if (r->len == r->cap) {
-    size_t ncap = r->cap ? r->cap * 2 : 128;
-    char *nb = realloc(r->buf, ncap);
-    if (nb == NULL) {
-      r->nomem = 1;
-      return 0;
-    }
-    r->buf = nb;
-    r->cap = ncap;
-  }
-  r->buf[r->len++] = (char)c;
-  return 1;
-}
-
 static int addbytes(rdop *r, const char *p, size_t n) {
   if (n == 0)
     return 1;
@@ -333,6 +318,11 @@ static int addbytes(rdop *r, const char *p, size_t n) {
   memcpy(r->buf + r->len, p, n);
   r->len += n;
   return 1;
+}
+
+static int addc(rdop *r, int c) {
+  char ch = (char)c;
+  return addbytes(r, &ch, 1);
 }
 
 /* Reading a numeral the way Lua's own reader does: at most MAXLENNUM

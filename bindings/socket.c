@@ -590,25 +590,23 @@ static int push_addr(lua_State *L, struct sockaddr_storage *ss) {
   return 3;
 }
 
-/* sock:getsockname() -> ip, port, family */
-static int tcp_getsockname(lua_State *L) {
+/* Pushes the local (or the peer's) address of s: ip, port, family. */
+static int sock_name(lua_State *L, int peer) {
   sockobj *s = check_open(L, 1);
   struct sockaddr_storage ss;
   socklen_t len = sizeof ss;
-  if (getsockname(s->fd, (struct sockaddr *)&ss, &len) != 0)
+  int r = peer ? getpeername(s->fd, (struct sockaddr *)&ss, &len)
+               : getsockname(s->fd, (struct sockaddr *)&ss, &len);
+  if (r != 0)
     return fail(L, errstr(errno));
   return push_addr(L, &ss);
 }
 
+/* sock:getsockname() -> ip, port, family */
+static int tcp_getsockname(lua_State *L) { return sock_name(L, 0); }
+
 /* client:getpeername() -> ip, port, family */
-static int tcp_getpeername(lua_State *L) {
-  sockobj *s = check_open(L, 1);
-  struct sockaddr_storage ss;
-  socklen_t len = sizeof ss;
-  if (getpeername(s->fd, (struct sockaddr *)&ss, &len) != 0)
-    return fail(L, errstr(errno));
-  return push_addr(L, &ss);
-}
+static int tcp_getpeername(lua_State *L) { return sock_name(L, 1); }
 
 /* client:shutdown(["both" | "send" | "receive"]) -> 1 */
 static int tcp_shutdown(lua_State *L) {

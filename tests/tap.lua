@@ -4,6 +4,7 @@
 --   T.ok(cond, name); T.eq(got, want, name); T.raises(f, fragment, name)
 --   T.near(got, want, name)   -- a duration: >= 0.6x and < 10x want
 --   T.skip(name, why); T.diag(msg)
+--   T.with_ticker(f)          -- ticks of another thread while f runs
 --   T.done()                  -- the plan, a summary line, the exit status
 local T = {}
 local count, failed = 0, 0
@@ -53,6 +54,28 @@ end
 
 function T.diag(msg)
   io.write("# ", tostring(msg), "\n")
+end
+
+-- Runs f while a second thread ticks every 10 ms; returns the ticks seen
+-- while f ran, then f's results.  Ticks prove the GIL was free meanwhile.
+function T.with_ticker(f)
+  local threading = require("threading")
+  local time = require("time")
+  local ticks, stop = 0, false
+  local t = threading.Thread(function()
+    while not stop do
+      time.sleep(0.01)
+      ticks = ticks + 1
+    end
+  end)
+  t:start()
+  time.sleep(0.02)
+  local before = ticks
+  local res = table.pack(f())
+  local seen = ticks - before
+  stop = true
+  t:join()
+  return seen, table.unpack(res, 1, res.n)
 end
 
 function T.done()

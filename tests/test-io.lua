@@ -9,25 +9,7 @@ os.remove(tmpdir)
 assert(os.execute("mkdir -p " .. tmpdir))
 local function tmp(name) return tmpdir .. "/" .. name end
 
--- Runs f while a second thread ticks every 10 ms; returns the ticks seen
--- while f ran, and f's results.
-local function with_ticker(f)
-  local ticks, stop = 0, false
-  local t = threading.Thread(function()
-    while not stop do
-      time.sleep(0.01)
-      ticks = ticks + 1
-    end
-  end)
-  t:start()
-  time.sleep(0.02)
-  local before = ticks
-  local res = table.pack(f())
-  local seen = ticks - before
-  stop = true
-  t:join()
-  return seen, table.unpack(res, 1, res.n)
-end
+local with_ticker = T.with_ticker
 
 -- Each blocking call takes ~0.4 s: at 10 ms a tick, a free GIL gives ~40.
 local MIN_TICKS = 10

@@ -5,21 +5,7 @@ local threading = require("threading")
 local socket = require("socket")
 local time = require("time")
 
--- Runs f while a second thread ticks every 10 ms; returns the ticks seen.
-local function with_ticker(f)
-  local ticks, stop = 0, false
-  local t = threading.Thread(function()
-    while not stop do time.sleep(0.01); ticks = ticks + 1 end
-  end)
-  t:start()
-  time.sleep(0.02)
-  local before = ticks
-  local res = table.pack(f())
-  local seen = ticks - before
-  stop = true
-  t:join()
-  return seen, table.unpack(res, 1, res.n)
-end
+local with_ticker = T.with_ticker
 
 local server = assert(socket.bind("127.0.0.1", 0))
 local host, port, family = server:getsockname()
