@@ -22,6 +22,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # name, gilua script + args, reference kind + script + args, unit, target
 # unit "s" (lower is better) or "/s" (higher is better); target is a test
 # on the ratio gilua/reference (for "s") or the ratio itself for rates.
+# Short single-threaded runs are timed as the best of BEST_OF runs inside
+# each repetition, so that a moment of noise on a shared machine (a stolen
+# time slice) does not decide a 3% target.
+BEST_OF = {"fib.lua": 3, "loop.lua": 3}
+
 WORKLOADS = [
     ("fib(30), one thread", ["fib.lua", "30"], ("lua", "fib.lua", "30"), "s", ("<=", 1.03)),
     ("10M-iteration loop, one thread", ["loop.lua"], ("lua", "loop.lua"), "s", ("<=", 1.03)),
@@ -68,6 +73,14 @@ WORKLOADS = [
 
 
 def run_one(cmd):
+    best = None
+    for _ in range(max(BEST_OF.get(c, 1) for c in cmd)):
+        v = run_once(cmd)
+        best = v if best is None else min(best, v)
+    return best
+
+
+def run_once(cmd):
     res = subprocess.run(cmd, cwd=HERE, capture_output=True, text=True, timeout=600)
     for line in res.stdout.splitlines():
         if line.startswith("RESULT"):
