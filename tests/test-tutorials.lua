@@ -166,7 +166,7 @@ for _, name in ipairs(names) do
     elseif name == "002_five_threads" then
       T.ok(secs >= 0.9 and secs < 12, name .. string.format(": 1 to 10 s (%.2f s)", secs))
     elseif want_secs and want_secs > 0 then
-      T.ok(secs >= 0.6 * want_secs and secs < 3 * want_secs + 0.5,
+      T.ok(secs >= 0.6 * want_secs and secs < 3 * want_secs + 1.5, -- 30 processes at once
         string.format("%s: takes about %g s (%.2f s)", name, want_secs, secs))
     end
   end
