@@ -109,6 +109,48 @@ print(line, ticks)
     "ticks continue while io.read waits on stdin (" .. tostring(ticks) .. ")")
 end
 
+do -- io.write to a stdout that is a slow pipe, and a flush that waits
+  local gilua = os.getenv("GILUA") or "build/gilua"
+  local script = tmp("stdout.lua")
+  local f = assert(io.open(script, "w"))
+  f:write([[
+local threading = require("threading")
+local time = require("time")
+local ticks, stop = 0, false
+local t = threading.Thread(function()
+  while not stop do time.sleep(0.01); ticks = ticks + 1 end
+end)
+t:start()
+time.sleep(0.02)
+local chunk = string.rep("y", 65536)
+local before = ticks
+for _ = 1, 16 do io.write(chunk) end
+io.stdout:flush()
+local during_write = ticks - before
+local p = io.popen("sleep 0.4; cat > /dev/null", "w")
+p:setvbuf("full", 65536)
+p:write(string.rep("z", 100))
+before = ticks
+p:write(string.rep("z", 200000))
+p:flush()
+local during_flush = ticks - before
+p:close()
+stop = true
+t:join()
+io.stderr:write(during_write, " ", during_flush, "\n")
+]])
+  f:close()
+  local p = io.popen("{ " .. gilua .. " " .. script ..
+    " | (sleep 0.4; cat > /dev/null); } 2>&1")
+  local out = p:read("a")
+  p:close()
+  local w, fl = out:match("(%d+) (%d+)")
+  T.ok(tonumber(w) and tonumber(w) >= MIN_TICKS,
+    "ticks continue while io.write waits on a slow stdout (" .. tostring(w) .. ")")
+  T.ok(tonumber(fl) and tonumber(fl) >= MIN_TICKS,
+    "ticks continue while write and flush wait on a slow pipe (" .. tostring(fl) .. ")")
+end
+
 do -- many threads writing one file: no write call is ever split
   local path = tmp("shared.txt")
   local f = assert(io.open(path, "w"))
