@@ -136,12 +136,12 @@ timeline:
 lint:
 	@tools/deps.sh $(PKGS_LINT)
 	clang-format --dry-run --Werror include/*.h runtime/*.c runtime/*.h \
-	  bindings/*.c tests/c/*.c tests/c/*.h
+	  bindings/*.c tests/c/*.c tests/c/*.h examples/embed/*.c
 	luacheck --no-color -q scripts tests bench
 
 format:
 	clang-format -i include/*.h runtime/*.c runtime/*.h bindings/*.c \
-	  tests/c/*.c tests/c/*.h
+	  tests/c/*.c tests/c/*.h examples/embed/*.c
 
 bench:
 	@tools/deps.sh $(PKGS_BENCH)

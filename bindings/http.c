@@ -16,6 +16,7 @@
 */
 
 #include <ctype.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,23 +76,53 @@ static void free_request(request *r) {
   curl_slist_free_all(r->headers);
 }
 
-/* Reads the options table at 'idx' into r (C copies of everything). */
-static void read_options(lua_State *L, int idx, request *r) {
+/* Checks the fields of the options table at 'idx': whatever raises, raises
+** here, before read_options allocates anything. */
+static void check_options(lua_State *L, int idx) {
   if (lua_isnoneornil(L, idx))
     return;
   luaL_checktype(L, idx, LUA_TTABLE);
+  static const char *const strings[] = {"method", "body", NULL};
+  for (int i = 0; strings[i]; i++) {
+    int t = lua_getfield(L, idx, strings[i]);
+    if (t != LUA_TNIL && t != LUA_TSTRING && t != LUA_TNUMBER)
+      luaL_error(L, "http: '%s' must be a string", strings[i]);
+    lua_pop(L, 1);
+  }
+  int t = lua_getfield(L, idx, "timeout");
+  if (t != LUA_TNIL && t != LUA_TNUMBER)
+    luaL_error(L, "http: 'timeout' must be a number");
+  t = lua_getfield(L, idx, "headers");
+  if (t != LUA_TNIL && t != LUA_TTABLE)
+    luaL_error(L, "http: 'headers' must be a table");
+  if (t == LUA_TTABLE) {
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+      if (!lua_isstring(L, -1) || !lua_isstring(L, -2))
+        luaL_error(L, "http: header names and values must be strings");
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 2);
+}
+
+/* Reads the options table at 'idx' into r (C copies of everything);
+** check_options has vetted it. */
+static void read_options(lua_State *L, int idx, request *r) {
+  if (lua_isnoneornil(L, idx))
+    return;
   if (lua_getfield(L, idx, "method") != LUA_TNIL)
-    r->method = strdup(luaL_checkstring(L, -1));
+    r->method = strdup(lua_tostring(L, -1));
   lua_pop(L, 1);
   if (lua_getfield(L, idx, "body") != LUA_TNIL) {
-    const char *b = luaL_checklstring(L, -1, &r->bodylen);
+    const char *b = lua_tolstring(L, -1, &r->bodylen);
     r->body = malloc(r->bodylen + 1);
     if (r->body)
       memcpy(r->body, b, r->bodylen);
   }
   lua_pop(L, 1);
   if (lua_getfield(L, idx, "timeout") != LUA_TNIL)
-    r->timeout = luaL_checknumber(L, -1);
+    r->timeout = lua_tonumber(L, -1);
   lua_pop(L, 1);
   if (lua_getfield(L, idx, "follow_redirects") != LUA_TNIL)
     r->follow = lua_toboolean(L, -1);
@@ -102,12 +133,17 @@ static void read_options(lua_State *L, int idx, request *r) {
   if (lua_getfield(L, idx, "headers") == LUA_TTABLE) {
     lua_pushnil(L);
     while (lua_next(L, -2)) {
-      lua_pushvalue(L, -2);
-      const char *k = luaL_tolstring(L, -1, NULL);
-      const char *v = luaL_tolstring(L, -3, NULL);
-      lua_pushfstring(L, "%s: %s", k, v);
-      r->headers = curl_slist_append(r->headers, lua_tostring(L, -1));
-      lua_pop(L, 5);
+      lua_pushvalue(L, -2); /* a copy of the key: lua_tolstring converts */
+      const char *k = lua_tostring(L, -1);
+      const char *v = lua_tostring(L, -2);
+      size_t n = strlen(k) + strlen(v) + 3;
+      char *line = malloc(n);
+      if (line) {
+        snprintf(line, n, "%s: %s", k, v);
+        r->headers = curl_slist_append(r->headers, line);
+        free(line);
+      }
+      lua_pop(L, 2);
     }
   }
   lua_pop(L, 1);
@@ -210,6 +246,7 @@ static int perform(lua_State *L, request *r, const char *fname) {
 /* http.get(url [, options]) -> {status, body, headers} */
 static int http_get(lua_State *L) {
   const char *url = luaL_checkstring(L, 1);
+  check_options(L, 2);
   request r = {0};
   r.follow = 1;
   r.verify = 1;
@@ -221,14 +258,15 @@ static int http_get(lua_State *L) {
 /* http.request{method, url, body, headers, timeout, follow_redirects} */
 static int http_request(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  if (lua_getfield(L, 1, "url") != LUA_TSTRING)
+    return luaL_error(L, "http.request: 'url' must be a string");
+  check_options(L, 1);
   request r = {0};
   r.follow = 1;
   r.verify = 1;
-  if (lua_getfield(L, 1, "url") != LUA_TSTRING)
-    return luaL_error(L, "http.request: 'url' must be a string");
-  r.url = strdup(lua_tostring(L, -1));
-  lua_pop(L, 1);
   read_options(L, 1, &r);
+  r.url = strdup(lua_tostring(L, 2));
   return perform(L, &r, "http.request");
 }
 

@@ -228,9 +228,13 @@ static int thread_start(lua_State *L) {
   if (t->ts)
     return luaL_error(L, "Thread:start: threads can only be started once");
   gilua_universe *u = gilua__universe(L);
+  lua_getfield(L, 1, "name"); /* anything that may raise comes first */
+  const char *name = luaL_tolstring(L, -1, NULL);
   gilua_tstate *ts = gilua__tstate_new(u);
   if (ts == NULL)
     return luaL_error(L, "Thread:start: can't start new thread (no memory)");
+  ts->st = gilua__stats_new(u, name);
+  lua_pop(L, 2);
   lua_State *co = lua_newthread(L);
   ts->ref_co = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_pushvalue(L, 1);
@@ -239,9 +243,6 @@ static int thread_start(lua_State *L) {
   ts->daemon = t->daemon;
   ts->body = thread_body;
   ts->state = GILUA_TS_RUNNING;
-  lua_getfield(L, 1, "name");
-  ts->st = gilua__stats_new(u, luaL_tolstring(L, -1, NULL));
-  lua_pop(L, 2);
   t->ts = ts;
   gilua__link(ts);
   int r = gilua__spawn(ts);

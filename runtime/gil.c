@@ -321,6 +321,8 @@ void gilua__gil_take(gilua_tstate *ts) {
       else
         gilua__cpu_relax();
     mlock(&g->mu);
+    if (g->finalizer && g->finalizer != ts)
+      park_for_good(g, ts); /* the universe began closing meanwhile */
   }
   if (g->holder == NULL && (g->head == NULL || g->finalizer == ts)) {
     g->holder = ts; /* free: take it */

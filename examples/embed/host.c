@@ -21,7 +21,7 @@ static int host_sleep(lua_State *L) {
   lua_Number s = luaL_checknumber(L, 1);
   luaL_argcheck(L, s >= 0, 1, "must be non-negative");
   GILUA_BEGIN_ALLOW_THREADS(L)
-  usleep((useconds_t)(s * 1e6));
+    usleep((useconds_t)(s * 1e6));
   GILUA_END_ALLOW_THREADS(L)
   return 0;
 }
@@ -74,10 +74,10 @@ int main(void) {
   printf("3 Lua threads x 0.2 s in host_sleep took %.2f s\n", now() - t0);
   pthread_t a, b;
   GILUA_BEGIN_ALLOW_THREADS(L)
-  pthread_create(&a, NULL, host_thread, "alpha");
-  pthread_create(&b, NULL, host_thread, "beta");
-  pthread_join(a, NULL);
-  pthread_join(b, NULL);
+    pthread_create(&a, NULL, host_thread, "alpha");
+    pthread_create(&b, NULL, host_thread, "beta");
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
   GILUA_END_ALLOW_THREADS(L)
   if (luaL_dostring(L, "print('greetings from host threads: ' .. #greetings)"))
     fprintf(stderr, "%s\n", lua_tostring(L, -1));
