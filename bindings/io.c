@@ -524,11 +524,20 @@ static int g_read(lua_State *L, FILE *f, int fidx, int first) {
       r.len = 0;
       r.ok = 0;
       if (lua_type(L, n) == LUA_TNUMBER) {
-        size_t l = (size_t)luaL_checkinteger(L, n);
+        int isint;
+        size_t l = (size_t)lua_tointegerx(L, n, &isint);
+        if (!isint) { /* raise as Lua does, without leaking the buffer */
+          free(r.buf);
+          luaL_checkinteger(L, n);
+        }
         r.op = (l == 0) ? OP_EOF : OP_CHARS;
         r.n = l;
       } else {
-        const char *p = luaL_checkstring(L, n);
+        const char *p = lua_tostring(L, n);
+        if (p == NULL) {
+          free(r.buf);
+          luaL_checkstring(L, n);
+        }
         if (*p == '*')
           p++; /* the optional '*' of Lua 5.2 */
         switch (*p) {
