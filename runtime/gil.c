@@ -27,7 +27,7 @@
 ** FORCE_SWITCHING dance for that; here it is a consequence).
 **
 ** A thread that finds the GIL held while nobody is queued spins for up to
-** 50 us before it queues (on machines with more than one CPU): hand-offs
+** 50 us before it queues (when the process may use more than one CPU): hand-offs
 ** between threads that wake each other (a lock, an event, a future) then
 ** cost one wake-up instead of two.  'busy' mirrors 'holder != NULL' for
 ** that spin, which reads it without the mutex (relaxed: it only decides
@@ -37,9 +37,12 @@
 ** The thread at the head of the queue sleeps at most one switch interval.
 ** If it wakes up still waiting and the holder has not changed since it
 ** began its turn, it asks the holder to drop: it sets holder->drop_req and
-** arms a count hook on the coroutine the holder is running.  The hook
-** fires before the holder's next VM instruction, and the holder then
-** drops (handing the GIL to the head) and queues again at the tail.  So a
+** arms a count hook on the coroutine the holder is running.  The VM
+** notices a new hook at its next back jump or call (it caches the flag, as
+** CPython checks its eval breaker only there); the hook then fires after
+** a random 1 to 8 instructions, so that the switch can land between any
+** two instructions, and the holder drops (handing the GIL to the head)
+** and queues again at the tail.  So a
 ** thread that has waited longer than the interval gets the GIL, two
 ** spinning threads alternate every interval, and a thread back from sleep
 ** runs within about one interval.  A holder inside a long C function
@@ -51,7 +54,7 @@
 ** ==== Hooks are per coroutine ====
 ** lua_sethook() applies to one lua_State.  Each tstate records the
 ** coroutine it is executing in ts->running (coroutine.resume, wrap and
-** close are wrapped to keep it current, see bindings/coroutine.c), and a
+** close are wrapped to keep it current, see bindings/base.c), and a
 ** request arms that coroutine.  The switch of 'running' and the arming
 ** both happen under ts->hook_mu, and enter/leave re-arm the new coroutine
 ** when a request is pending, so a request is never lost to a coroutine
