@@ -15,25 +15,30 @@ WARN = -Wall -Wextra -Wno-unused-parameter
 CFLAGS ?= -O2 -g
 DEFS ?= -DNDEBUG
 ALL_CFLAGS = $(CFLAGS) $(DEFS) $(WARN) -std=gnu11 -pthread -fvisibility=hidden \
-  -DGILUA_BUILDING -Iinclude -Iruntime -I$(BUILD)/gen $(LUA_CFLAGS) \
+  -DGILUA_BUILDING -Iinclude -Iruntime -Ibindings -I$(BUILD)/gen $(LUA_CFLAGS) \
   $(EXTRA_CFLAGS)
 # The program links Lua statically, as the stock lua5.4 does, non-PIE for
 # speed; sanitizer builds set LUA_LIBS to the shared library instead.
 LUA_LIBS ?= $(LUA_STATIC) -no-pie
 LIBS = $(LUA_LIBS) -lreadline -lcurl -lm -ldl -pthread
 
-LIB_SRC = runtime/gil.c runtime/thread.c runtime/trace.c runtime/universe.c \
-  $(wildcard bindings/*.c)
+RT_SRC = runtime/sys.c runtime/gil.c runtime/wait.c runtime/thread.c \
+  runtime/trace.c runtime/universe.c
+LIB_SRC = $(RT_SRC) $(wildcard bindings/*.c)
 LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CTEST_SRC = $(wildcard tests/c/test-*.c)
 CTEST_BIN = $(CTEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
-HEADERS = include/gilua.h runtime/internal.h
+HEADERS = include/gilua.h runtime/runtime.h runtime/internal.h \
+  bindings/bindings.h
 
-VERSION = 0.1.0
+VERSION := $(shell sed -n 's/^\#define GILUA_VERSION "\(.*\)"/\1/p' include/gilua.h)
 SOMAJOR = 0
 PREFIX ?= /usr/local
 PIC_OBJ = $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
-MOD_OBJ = $(LIB_SRC:%.c=$(BUILD)/mod/%.o)
+# threading.so differs from libgilua.so in one file: universe.c finds the
+# universe in the registry of a state gilua did not make.
+MOD_OBJ = $(filter-out $(BUILD)/pic/runtime/universe.o,$(PIC_OBJ)) \
+  $(BUILD)/mod/runtime/universe.o
 LIBDIR_LUA = lib/lua/5.4
 
 .PHONY: all deps test demo timeline lint format bench tsan asan clean install \
@@ -65,8 +70,7 @@ $(BUILD)/mod/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -fPIC -DGILUA_MODULE -c $< -o $@
 
-$(BUILD)/pic/bindings/gil.o $(BUILD)/mod/bindings/gil.o: \
-  $(BUILD)/gen/timeline_lua.h
+$(BUILD)/pic/bindings/gil.o: $(BUILD)/gen/timeline_lua.h
 
 $(BUILD)/libgilua.so: $(PIC_OBJ)
 	$(CC) $(ALL_CFLAGS) -shared -Wl,-soname,libgilua.so.$(SOMAJOR) \

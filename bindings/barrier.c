@@ -11,10 +11,9 @@
 ** wakes late still learns the fate of its own generation.
 */
 
-#include <errno.h>
 #include <string.h>
 
-#include "internal.h"
+#include "bindings.h"
 
 #define BARRIER "threading.Barrier"
 
@@ -51,15 +50,22 @@ static int raise_broken(lua_State *L) {
   return gilua__raise(L, &BROKEN, "threading.BrokenBarrierError");
 }
 
-/* threading.Barrier(parties [, action [, timeout]]) -> barrier */
+/* threading.Barrier(parties [, action [, timeout]]) -> barrier
+** (also threading.Barrier{parties =, action =, timeout =}) */
 static int barrier_new(lua_State *L) {
+  if (lua_type(L, 1) == LUA_TTABLE) { /* keyword arguments */
+    lua_settop(L, 1);
+    lua_getfield(L, 1, "parties");
+    lua_getfield(L, 1, "action");
+    lua_getfield(L, 1, "timeout");
+    lua_remove(L, 1);
+  }
   lua_Integer parties = luaL_checkinteger(L, 1);
   luaL_argcheck(L, parties >= 1, 1, "parties must be at least 1");
-  if (!lua_isnoneornil(L, 2) && lua_type(L, 2) != LUA_TFUNCTION &&
-      !luaL_getmetafield(L, 2, "__call"))
-    luaL_typeerror(L, 2, "function");
+  if (!lua_isnoneornil(L, 2))
+    gilua__checkcallable(L, 2);
   lua_settop(L, 3);
-  double timeout = gilua__checktimeout(L, 3, 1, "Barrier");
+  double timeout = gilua__opttimeout(L, 3, 1);
   barrierobj *b = lua_newuserdatauv(L, sizeof *b, 1);
   b->parties = parties;
   b->count = 0;
@@ -77,9 +83,8 @@ static int barrier_new(lua_State *L) {
 /* barrier:wait([timeout]) -> index in 0..parties-1 */
 static int barrier_wait(lua_State *L) {
   barrierobj *b = check_barrier(L);
-  double timeout = lua_isnoneornil(L, 2)
-                       ? b->timeout
-                       : gilua__checktimeout(L, 2, 1, "Barrier:wait");
+  double timeout =
+      lua_isnoneornil(L, 2) ? b->timeout : gilua__opttimeout(L, 2, 1);
   if (b->broken)
     return raise_broken(L);
   uint64_t gen = b->gen;
@@ -95,17 +100,15 @@ static int barrier_wait(lua_State *L) {
     lua_pushinteger(L, index);
     return 1;
   }
-  gilua_tstate *self = gilua__self(L);
   int64_t deadline = gilua__deadline(timeout);
   while (b->gen == gen) {
-    int r = gilua__wait(self, &b->waiters, deadline, GILUA_R_WAIT);
+    int r = gilua__wait(L, &b->waiters, deadline, GILUA_DROP_WAIT, GILUA_DEFER);
     if (b->gen != gen)
       break;
     if (r != 0) { /* timed out or interrupted: nobody passes */
       b->broken = 1;
       end_generation(b, 1);
-      if (r == EINTR)
-        gilua__interrupted(L);
+      gilua__check_interrupt(L);
       return raise_broken(L);
     }
   }
@@ -161,17 +164,12 @@ static const luaL_Reg barrier_methods[] = {{"wait", barrier_wait},
                                            {"abort", barrier_abort},
                                            {NULL, NULL}};
 
+static const luaL_Reg barrier_meta[] = {
+    {"__index", barrier_index}, {"__tostring", barrier_tostring}, {NULL, NULL}};
+
 /* Adds Barrier and BrokenBarrierError to the module table on the top. */
 void gilua__open_barrier(lua_State *L) {
-  luaL_newmetatable(L, BARRIER);
-  lua_newtable(L);
-  luaL_setfuncs(L, barrier_methods, 0);
-  lua_setfield(L, -2, "methods");
-  lua_pushcfunction(L, barrier_index);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, barrier_tostring);
-  lua_setfield(L, -2, "__tostring");
-  lua_pop(L, 1);
+  gilua__newclass(L, BARRIER, barrier_methods, barrier_meta);
   lua_pushcfunction(L, barrier_new);
   lua_setfield(L, -2, "Barrier");
   gilua__errvalue(L, &BROKEN, "threading.BrokenBarrierError");

@@ -12,13 +12,22 @@
 ** can put them back, and never report the GIL's hook as the user's.
 */
 
+#define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/pidfd.h>
+#include <sys/wait.h>
 
-#include "internal.h"
+#include "bindings.h"
+
+extern char **environ;
 
 /* print(...): one fwrite per call, GIL released around it */
 static int base_print(lua_State *L) {
@@ -35,45 +44,97 @@ static int base_print(lua_State *L) {
   luaL_pushresult(&b);
   size_t len;
   const char *line = lua_tolstring(L, -1, &len);
-  gilua_tstate *ts = gilua__self(L);
   if (ftrylockfile(stdout) == 0) {
     /* into stdio's buffer with the GIL held, so lines keep the order in
     ** which threads printed them; only the flush may wait */
     fwrite_unlocked(line, 1, len, stdout);
     funlockfile(stdout);
     if (__fpending(stdout) > 0) {
-      gilua__gil_drop(ts, GILUA_R_IO);
+      gilua_block blk;
+      gilua__block_begin(L, &blk, NULL, GILUA_DROP_IO);
       fflush(stdout);
-      gilua__gil_take(ts);
+      gilua__block_end(&blk);
     }
-  } else { /* another thread is writing: wait for it without the GIL */
-    gilua__gil_drop(ts, GILUA_R_IO);
-    fwrite(line, 1, len, stdout);
-    fflush(stdout);
-    gilua__gil_take(ts);
+    return 0;
   }
+  /* another thread is writing: wait for it without the GIL, on a copy */
+  gilua_box *box = gilua__box_new(L);
+  if (gilua__box_grow(box, len) == NULL)
+    return gilua__nomem(L);
+  memcpy(box->p, line, len);
+  gilua_block blk;
+  gilua__block_begin(L, &blk, NULL, GILUA_DROP_IO);
+  fwrite(box->p, 1, len, stdout);
+  fflush(stdout);
+  gilua__block_end(&blk);
   return 0;
 }
 
-/* os.execute([command]): the GIL is released while the command runs */
+/* {====================================================================
+** os.execute: the command runs in /bin/sh -c, as system() runs it, but
+** the wait for it is a poll on a pidfd, so it releases the GIL and an
+** interrupt ends it: the child then gets SIGINT (it usually got one from
+** the terminal already), a quarter of a second to end, then SIGKILL, and
+** is always reaped (as CPython's subprocess does on KeyboardInterrupt).
+** ===================================================================== */
+
+/* Waits for the child pid (a pidfd when there is one); its status, or
+** -1 with errno.  Interrupts are raised once the child is gone. */
+static int wait_child(lua_State *L, pid_t pid) {
+  int pfd = pidfd_open(pid, 0);
+  int r = 0;
+  if (pfd >= 0) {
+    struct pollfd p = {pfd, POLLIN, 0};
+    r = gilua__poll(L, NULL, &p, 1, GILUA_FOREVER, GILUA_DEFER);
+    if (r == GILUA_EINTR) {
+      kill(pid, SIGINT);
+      p.revents = 0;
+      if (poll(&p, 1, 250) == 0)
+        kill(pid, SIGKILL);
+    }
+    close(pfd);
+  }
+  int stat, w;
+  gilua_block b;
+  gilua__block_begin(L, &b, NULL, GILUA_DROP_IO);
+  do
+    w = waitpid(pid, &stat, 0);
+  while (w < 0 && errno == EINTR);
+  gilua__block_end(&b);
+  if (r == GILUA_EINTR)
+    gilua__check_interrupt(L);
+  return w < 0 ? -1 : stat;
+}
+
+/* os.execute([command]) -> as Lua's: true|fail, "exit"|"signal", code */
 static int os_execute(lua_State *L) {
   const char *cmd = luaL_optstring(L, 1, NULL);
-  char *copy = NULL;
-  if (cmd && (copy = strdup(cmd)) == NULL)
-    return luaL_error(L, "not enough memory");
-  int stat;
-  errno = 0;
-  GILUA__BLOCKING(L, GILUA_R_IO)
-    stat = system(copy);
-  GILUA__END_BLOCKING()
-  int saved = errno;
-  free(copy);
-  errno = saved;
-  if (cmd != NULL)
-    return luaL_execresult(L, stat);
-  lua_pushboolean(L, stat); /* is a shell available? */
-  return 1;
+  if (cmd == NULL) { /* is a shell available? */
+    lua_pushboolean(L, access("/bin/sh", X_OK) == 0);
+    return 1;
+  }
+  posix_spawnattr_t attr;
+  sigset_t none, dfl;
+  sigemptyset(&none);
+  sigemptyset(&dfl);
+  sigaddset(&dfl, SIGINT);
+  sigaddset(&dfl, SIGQUIT);
+  sigaddset(&dfl, SIGPIPE);
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &dfl);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  char *argv[] = {"sh", "-c", (char *)cmd, NULL};
+  pid_t pid;
+  fflush(NULL); /* as system(): what was written goes out first */
+  int err = posix_spawn(&pid, "/bin/sh", NULL, &attr, argv, environ);
+  posix_spawnattr_destroy(&attr);
+  int stat = err ? (errno = err, -1) : wait_child(L, pid);
+  return luaL_execresult(L, stat);
 }
+
+/* }==================================================================== */
 
 /* {====================================================================
 ** Coroutines
@@ -121,10 +182,9 @@ static int resume_co(lua_State *L, lua_State *co, int narg) {
     return -1;
   }
   lua_xmove(L, co, narg);
-  gilua_tstate *ts = gilua__self(L);
-  gilua__set_running(ts, co);
+  gilua__set_running(L, co);
   int status = lua_resume(co, L, narg, &nres);
-  gilua__set_running(ts, L);
+  gilua__set_running(L, L);
   if (status == LUA_OK || status == LUA_YIELD) {
     if (!lua_checkstack(L, nres + 1)) {
       lua_pop(co, nres);
@@ -140,10 +200,9 @@ static int resume_co(lua_State *L, lua_State *co, int narg) {
 
 /* Closes co's pending to-be-closed variables (they run on co). */
 static int reset_co(lua_State *L, lua_State *co) {
-  gilua_tstate *ts = gilua__self(L);
-  gilua__set_running(ts, co);
+  gilua__set_running(L, co);
   int status = lua_resetthread(co);
-  gilua__set_running(ts, L);
+  gilua__set_running(L, L);
   return status;
 }
 
@@ -210,66 +269,10 @@ static int co_close(lua_State *L) {
 ** debug.sethook / debug.gethook
 ** ===================================================================== */
 
-/* Remembers the hook the user set on 'co' (NULL: none). */
-static void record_hook(lua_State *L, lua_State *co, lua_Hook h, int mask,
-                        int count) {
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &gilua__userhooks) != LUA_TTABLE) {
-    lua_pop(L, 1);
-    lua_createtable(L, 0, 1);
-    lua_createtable(L, 0, 1);
-    lua_pushliteral(L, "k");
-    lua_setfield(L, -2, "__mode");
-    lua_setmetatable(L, -2);
-    lua_pushvalue(L, -1);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &gilua__userhooks);
-  }
-  lua_pushthread(co);
-  lua_xmove(co, L, 1);
-  if (h == NULL) {
-    lua_pushnil(L);
-  } else {
-    lua_createtable(L, 3, 0);
-    lua_pushlightuserdata(L, (void *)h);
-    lua_rawseti(L, -2, 1);
-    lua_pushinteger(L, mask);
-    lua_rawseti(L, -2, 2);
-    lua_pushinteger(L, count);
-    lua_rawseti(L, -2, 3);
-  }
-  lua_rawset(L, -3);
-  lua_pop(L, 1);
-  atomic_store(&gilua__universe(L)->user_hooks, 1);
-}
-
-/*
-** Runs the original function (upvalue 1) directly, as a C function on
-** this very frame (so that hooks see no extra call), while no request can
-** arm the caller's coroutine: 'running' is NULL meanwhile, and the GIL's
-** hook, if armed on 'target', is first replaced by the user's.  With
-** 'record', remembers the hook the original left on 'target'.  Argument
-** errors are raised before anything changes; should the original run out
-** of memory, preemption of this thread resumes at its next coroutine
-** switch.
-*/
-static int call_unarmed(lua_State *L, lua_State *target, int record) {
-  lua_CFunction orig = lua_tocfunction(L, lua_upvalueindex(1));
-  gilua_tstate *ts = gilua__self(L);
-  lua_State *saved = ts->running;
-  gilua__hook_lock(ts);
-  ts->running = NULL;
-  if (lua_gethook(target) == gilua__hook)
-    gilua__restore_user_hook(ts, target);
-  gilua__hook_unlock(ts);
-  int n = orig(L);
-  lua_Hook h = lua_gethook(target);
-  int mask = lua_gethookmask(target), count = lua_gethookcount(target);
-  gilua__set_running(ts, saved); /* re-arms if a request came meanwhile */
-  if (record) {
-    int top = lua_gettop(L);
-    record_hook(L, target, h, mask, count);
-    lua_settop(L, top);
-  }
-  return n;
+/* The original debug.sethook/gethook (upvalue 1), run as a C function on
+** this very frame, so that hooks see no extra call. */
+static int call_orig(lua_State *L) {
+  return lua_tocfunction(L, lua_upvalueindex(1))(L);
 }
 
 static lua_State *hook_target(lua_State *L) {
@@ -284,12 +287,12 @@ static int db_sethook(lua_State *L) {
     luaL_checktype(L, arg + 1, LUA_TFUNCTION);
     luaL_optinteger(L, arg + 3, 0);
   }
-  return call_unarmed(L, hook_target(L), 1);
+  return gilua__call_unhooked(L, hook_target(L), call_orig, 1);
 }
 
 /* debug.gethook([thread]) -> hook, mask, count */
 static int db_gethook(lua_State *L) {
-  return call_unarmed(L, hook_target(L), 0);
+  return gilua__call_unhooked(L, hook_target(L), call_orig, 0);
 }
 
 /* }==================================================================== */

@@ -8,9 +8,7 @@
 ** at the same depth before it returns, whatever happened.
 */
 
-#include <errno.h>
-
-#include "internal.h"
+#include "bindings.h"
 
 #define COND "threading.Condition"
 
@@ -61,40 +59,37 @@ static int cond_with(lua_State *L) { return delegate(L, "with"); }
 static int cond_guard(lua_State *L) { return delegate(L, "guard"); }
 
 /* Waits on c until notified or the deadline; the lock is released
-** meanwhile and held again on return.  Returns 1 if notified. */
-static int cond_wait_until(lua_State *L, condobj *c, int64_t deadline) {
-  gilua_tstate *self = gilua__self(L);
-  lua_Integer depth = gilua__lock_save(L, c->lk);
-  int r = gilua__wait(self, &c->waiters, deadline, GILUA_R_WAIT);
-  int interrupted = gilua__lock_restore(L, c->lk, depth);
-  if (r == EINTR || interrupted) {
-    atomic_store(&self->interrupt, 1);
-    gilua__interrupted(L);
-  }
+** meanwhile and held again on return, also when an interrupt ends the
+** wait (it is raised once the lock is back).  Returns 1 if notified. */
+static int wait_notified(lua_State *L, condobj *c, int64_t deadline) {
+  lua_Integer saved = gilua__lock_release_save(L, c->lk);
+  int r = gilua__wait(L, &c->waiters, deadline, GILUA_DROP_WAIT, GILUA_DEFER);
+  gilua__lock_acquire_restore(L, c->lk, saved);
+  if (r == GILUA_EINTR)
+    gilua__check_interrupt(L);
   return r == 0;
 }
 
 static void check_owned(lua_State *L, condobj *c, const char *what) {
-  if (!gilua__lock_owned(L, c->lk))
+  if (!gilua__lock_is_owned(L, c->lk))
     luaL_error(L, "Condition:%s: cannot %s on un-acquired lock", what, what);
 }
 
 /* cond:wait([timeout]) -> boolean: false only when the timeout expired */
 static int cond_wait(lua_State *L) {
   condobj *c = check_cond(L);
-  double timeout = gilua__checktimeout(L, 2, 1, "Condition:wait");
+  int64_t deadline = gilua__optdeadline(L, 2, 1);
   check_owned(L, c, "wait");
-  lua_pushboolean(L, cond_wait_until(L, c, gilua__deadline(timeout)));
+  lua_pushboolean(L, wait_notified(L, c, deadline));
   return 1;
 }
 
 /* cond:wait_for(predicate [, timeout]) -> the predicate's last result */
 static int cond_wait_for(lua_State *L) {
   condobj *c = check_cond(L);
-  luaL_checkany(L, 2);
-  double timeout = gilua__checktimeout(L, 3, 1, "Condition:wait_for");
+  gilua__checkcallable(L, 2);
+  int64_t deadline = gilua__optdeadline(L, 3, 1);
   check_owned(L, c, "wait");
-  int64_t deadline = gilua__deadline(timeout);
   for (;;) {
     lua_settop(L, 3);
     lua_pushvalue(L, 2);
@@ -103,7 +98,7 @@ static int cond_wait_for(lua_State *L) {
       return 1;
     if (deadline != GILUA_FOREVER && gilua__now() >= deadline)
       return 1; /* its false result */
-    cond_wait_until(L, c, deadline);
+    wait_notified(L, c, deadline);
   }
 }
 
@@ -111,7 +106,7 @@ static int cond_wait_for(lua_State *L) {
 static int cond_notify(lua_State *L) {
   condobj *c = check_cond(L);
   lua_Integer n = luaL_optinteger(L, 2, 1);
-  luaL_argcheck(L, n >= 0, 2, "must be non-negative");
+  luaL_argcheck(L, n >= 0, 2, "n must be non-negative");
   check_owned(L, c, "notify");
   if (n > 0)
     gilua__notify(&c->waiters, n > INT32_MAX ? INT32_MAX : (int)n);
@@ -126,10 +121,18 @@ static int cond_notify_all(lua_State *L) {
   return 0;
 }
 
+static int count_waiting(condobj *c) {
+  int n = 0;
+  for (gilua_waiter *w = c->waiters.head; w; w = w->next)
+    n++;
+  return n;
+}
+
 static int cond_tostring(lua_State *L) {
   condobj *c = check_cond(L);
-  lua_pushfstring(L, COND " (%s): %p", c->lk->locked ? "locked" : "unlocked",
-                  c);
+  lua_getiuservalue(L, 1, 1);
+  lua_pushfstring(L, COND " (%s, %d waiting): %p", luaL_tolstring(L, -1, NULL),
+                  count_waiting(c), c);
   return 1;
 }
 
@@ -145,17 +148,12 @@ static const luaL_Reg cond_methods[] = {
     {"wait_for", cond_wait_for},     {"notify", cond_notify},
     {"notify_all", cond_notify_all}, {NULL, NULL}};
 
+static const luaL_Reg cond_meta[] = {
+    {"__tostring", cond_tostring}, {"__close", cond_close}, {NULL, NULL}};
+
 /* Adds Condition to the module table on the top. */
 void gilua__open_condition(lua_State *L) {
-  luaL_newmetatable(L, COND);
-  lua_newtable(L);
-  luaL_setfuncs(L, cond_methods, 0);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, cond_tostring);
-  lua_setfield(L, -2, "__tostring");
-  lua_pushcfunction(L, cond_close);
-  lua_setfield(L, -2, "__close");
-  lua_pop(L, 1);
+  gilua__newclass(L, COND, cond_methods, cond_meta);
   lua_pushcfunction(L, cond_new);
   lua_setfield(L, -2, "Condition");
 }

@@ -4,9 +4,7 @@
 ** flag was cleared again before it ran (as CPython, issue 13502).
 */
 
-#include <errno.h>
-
-#include "internal.h"
+#include "bindings.h"
 
 #define EVENT "threading.Event"
 
@@ -51,13 +49,10 @@ static int event_is_set(lua_State *L) {
 /* event:wait([timeout]) -> boolean: the flag, true if set() woke us */
 static int event_wait(lua_State *L) {
   eventobj *e = check_event(L);
-  double timeout = gilua__checktimeout(L, 2, 1, "Event:wait");
+  int64_t deadline = gilua__optdeadline(L, 2, 1);
   int result = e->flag;
   if (!result) {
-    int r = gilua__wait(gilua__self(L), &e->waiters, gilua__deadline(timeout),
-                        GILUA_R_WAIT);
-    if (r == EINTR)
-      gilua__interrupted(L);
+    int r = gilua__wait(L, &e->waiters, deadline, GILUA_DROP_WAIT, GILUA_RAISE);
     result = (r == 0) || e->flag;
   }
   lua_pushboolean(L, result);
@@ -76,15 +71,12 @@ static const luaL_Reg event_methods[] = {{"set", event_set},
                                          {"wait", event_wait},
                                          {NULL, NULL}};
 
+static const luaL_Reg event_meta[] = {{"__tostring", event_tostring},
+                                      {NULL, NULL}};
+
 /* Adds Event to the module table on the top. */
 void gilua__open_event(lua_State *L) {
-  luaL_newmetatable(L, EVENT);
-  lua_newtable(L);
-  luaL_setfuncs(L, event_methods, 0);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, event_tostring);
-  lua_setfield(L, -2, "__tostring");
-  lua_pop(L, 1);
+  gilua__newclass(L, EVENT, event_methods, event_meta);
   lua_pushcfunction(L, gilua__event_new);
   lua_setfield(L, -2, "Event");
 }

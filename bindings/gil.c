@@ -7,125 +7,98 @@
 **   threading.gil.timeline(trace, svg [, title])  (renders a trace)
 */
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "bindings.h"
 
 static void push_releases(lua_State *L, const unsigned long long *r) {
-  lua_createtable(L, 0, GILUA_R_COUNT);
-  for (int i = 0; i < GILUA_R_COUNT; i++) {
+  lua_createtable(L, 0, GILUA_DROP_COUNT);
+  for (int i = 0; i < GILUA_DROP_COUNT; i++) {
     lua_pushinteger(L, (lua_Integer)r[i]);
     lua_setfield(L, -2, gilua__reason_name(i));
   }
 }
 
-static void push_record(lua_State *L, gilua_tstats *st) {
-  lua_createtable(L, 0, 10);
-  lua_pushstring(L, st->name);
-  lua_setfield(L, -2, "name");
-  lua_pushinteger(L, st->id);
-  lua_setfield(L, -2, "id");
-  lua_pushboolean(L, !st->ended);
-  lua_setfield(L, -2, "alive");
-  lua_pushinteger(L, (lua_Integer)st->acquisitions);
+/* The fields a thread's record and the totals share. */
+static void push_counts(lua_State *L, const gilua_statrec *r) {
+  lua_pushinteger(L, (lua_Integer)r->acquisitions);
   lua_setfield(L, -2, "acquisitions");
-  lua_pushinteger(L, (lua_Integer)st->releases[GILUA_R_SWITCH]);
+  lua_pushinteger(L, (lua_Integer)r->releases[GILUA_DROP_SWITCH]);
   lua_setfield(L, -2, "forced_switches");
-  push_releases(L, st->releases);
+  push_releases(L, r->releases);
   lua_setfield(L, -2, "releases");
-  lua_pushnumber(L, st->wait_ns * 1e-9);
+  lua_pushnumber(L, r->wait_ns * 1e-9);
   lua_setfield(L, -2, "wait_seconds");
-  lua_pushnumber(L, st->max_wait_ns * 1e-9);
+  lua_pushnumber(L, r->max_wait_ns * 1e-9);
   lua_setfield(L, -2, "longest_wait_seconds");
-  lua_pushnumber(L, st->held_ns * 1e-9);
+  lua_pushnumber(L, r->held_ns * 1e-9);
   lua_setfield(L, -2, "held_seconds");
 }
 
-/* threading.gil.stats() -> {acquisitions, switches, forced_switches,
-** releases = {reason = n}, wait_seconds, longest_wait_seconds,
-** held_seconds, elapsed_seconds, interval, threads = {...}, by_name} */
-static int gil_stats(lua_State *L) {
-  gilua_universe *u = gilua__universe(L);
-  gilua_tstate *self = gilua__self(L);
-  unsigned long long acq = 0, rel[GILUA_R_COUNT] = {0};
-  int64_t wait = 0, maxwait = 0, held = 0;
-  int n = 0;
-  /* the caller's current hold counts up to now */
-  int64_t now = gilua__now();
-  int64_t extra = self->st ? now - self->t_acq : 0;
-  for (gilua_tstats *st = u->stats; st; st = st->next, n++) {
-    acq += st->acquisitions;
-    for (int i = 0; i < GILUA_R_COUNT; i++)
-      rel[i] += st->releases[i];
-    wait += st->wait_ns;
-    held += st->held_ns + (st == self->st ? extra : 0);
-    if (st->max_wait_ns > maxwait)
-      maxwait = st->max_wait_ns;
-  }
+/* Builds the stats table from the copy in s (on the top: its box). */
+static int push_stats(lua_State *L) {
+  gilua_stats *s = lua_touserdata(L, 1);
   lua_createtable(L, 0, 12);
-  lua_pushinteger(L, (lua_Integer)acq);
-  lua_setfield(L, -2, "acquisitions");
-  lua_pushinteger(L, (lua_Integer)u->gil.switches);
+  push_counts(L, &s->total);
+  lua_pushinteger(L, (lua_Integer)s->switches);
   lua_setfield(L, -2, "switches");
-  lua_pushinteger(L, (lua_Integer)rel[GILUA_R_SWITCH]);
-  lua_setfield(L, -2, "forced_switches");
-  push_releases(L, rel);
-  lua_setfield(L, -2, "releases");
-  lua_pushnumber(L, wait * 1e-9);
-  lua_setfield(L, -2, "wait_seconds");
-  lua_pushnumber(L, maxwait * 1e-9);
-  lua_setfield(L, -2, "longest_wait_seconds");
-  lua_pushnumber(L, held * 1e-9);
-  lua_setfield(L, -2, "held_seconds");
-  lua_pushnumber(L, (now - u->stats_since) * 1e-9);
+  lua_pushnumber(L, s->elapsed_ns * 1e-9);
   lua_setfield(L, -2, "elapsed_seconds");
-  lua_pushnumber(L, u->interval);
+  lua_pushnumber(L, s->interval);
   lua_setfield(L, -2, "interval");
-  lua_createtable(L, n, 0); /* threads, oldest first */
-  lua_createtable(L, 0, n); /* by_name */
-  int i = n;
-  for (gilua_tstats *st = u->stats; st; st = st->next, i--) {
-    push_record(L, st);
-    if (st == self->st) {
-      lua_pushnumber(L, (st->held_ns + extra) * 1e-9);
-      lua_setfield(L, -2, "held_seconds");
-    }
+  lua_pushinteger(L, s->folded);
+  lua_setfield(L, -2, "ended_threads_folded");
+  lua_createtable(L, s->n, 0); /* threads, oldest first */
+  lua_createtable(L, 0, s->n); /* by_name */
+  for (int i = 0; i < s->n; i++) {
+    const gilua_statrec *r = &s->recs[i];
+    lua_createtable(L, 0, 10);
+    lua_pushstring(L, r->name);
+    lua_setfield(L, -2, "name");
+    lua_pushinteger(L, r->id);
+    lua_setfield(L, -2, "id");
+    lua_pushboolean(L, r->alive);
+    lua_setfield(L, -2, "alive");
+    push_counts(L, r);
     lua_pushvalue(L, -1);
-    lua_setfield(L, -3, st->name);
-    lua_rawseti(L, -3, i);
+    lua_setfield(L, -3, r->name);
+    lua_rawseti(L, -3, i + 1);
   }
   lua_setfield(L, -3, "by_name");
   lua_setfield(L, -2, "threads");
   return 1;
 }
 
+/* threading.gil.stats() -> {acquisitions, switches, forced_switches,
+** releases = {reason = n}, wait_seconds, longest_wait_seconds,
+** held_seconds, elapsed_seconds, interval, ended_threads_folded,
+** threads = {...}, by_name = {...}} */
+static int gil_stats(lua_State *L) {
+  gilua_stats s;
+  if (gilua__stats_get(L, &s) != 0)
+    return gilua__nomem(L);
+  /* the copy is C memory: whatever building the tables runs (a finalizer
+  ** that lets go of the GIL, another thread's reset_stats) leaves it be */
+  lua_pushcfunction(L, push_stats);
+  lua_pushlightuserdata(L, &s);
+  int status = lua_pcall(L, 1, 1, 0);
+  free(s.recs);
+  if (status != LUA_OK)
+    return lua_error(L);
+  return 1;
+}
+
 /* threading.gil.reset_stats(): zero, and forget threads that ended */
 static int gil_reset_stats(lua_State *L) {
-  gilua_universe *u = gilua__universe(L);
-  gilua_tstats **p = &u->stats;
-  while (*p) {
-    gilua_tstats *st = *p;
-    if (st->ended) {
-      *p = st->next;
-      free(st);
-      continue;
-    }
-    st->acquisitions = 0;
-    memset(st->releases, 0, sizeof st->releases);
-    st->wait_ns = st->max_wait_ns = st->held_ns = 0;
-    p = &st->next;
-  }
-  gilua_tstate *self = gilua__self(L);
-  u->stats_since = self->t_acq = gilua__now();
+  gilua__stats_reset(L);
   return 0;
 }
 
 /* threading.gil.trace_start(file): records the GIL's hand-offs */
 static int gil_trace_start(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
-  int err = gilua__trace_start(gilua__universe(L), path);
+  int err = gilua__trace_start(L, path);
   if (err != 0)
     return luaL_error(L, "threading.gil.trace_start: cannot open '%s': %s",
                       path, strerror(err));
@@ -134,7 +107,7 @@ static int gil_trace_start(lua_State *L) {
 
 /* threading.gil.trace_stop() -> boolean: whether a trace was running */
 static int gil_trace_stop(lua_State *L) {
-  lua_pushboolean(L, gilua__trace_stop(gilua__universe(L)));
+  lua_pushboolean(L, gilua__trace_stop(L));
   return 1;
 }
 

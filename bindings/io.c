@@ -8,13 +8,18 @@
 ** runs at once with the GIL held, under ftrylockfile(); only one that must
 ** reach the operating system releases the GIL.  Then it runs entirely in C
 ** under flockfile() (so one io.write call is never split by another
-** thread's) on buffers of its own: no Lua memory is touched without the
-** GIL.  A file in use by a thread that released the GIL is 'busy'; close()
-** waits until it is not, so a FILE* is never freed under a reader.
+** thread's) on buffers of its own (boxed: an error never leaks them): no
+** Lua memory is touched without the GIL.
 **
-** Files are luaL_Stream userdata ("FILE*"), extended with the busy count;
-** a luaL_Stream made by another library (without it) is used with the GIL
-** held throughout, as the stock library would.
+** Files are luaL_Stream userdata ("FILE*") extended with a tag and a
+** gilua_handle (runtime.h): a thread using the file without the GIL is
+** busy on it, and close() from another thread wakes it and waits until it
+** has left, so a FILE* is never freed under a reader.  A read from
+** something that may block (a pipe, a FIFO, a terminal, a socket) polls
+** before each refill of stdio's buffer, beside the thread's wake-up, so
+** Ctrl-C and close() end it; the woken read returns the closed error.  A
+** luaL_Stream made by another library (without the tag) is used with the
+** GIL held throughout, as the stock library would.
 */
 
 #define _GNU_SOURCE
@@ -28,17 +33,29 @@
 #include <sys/stat.h>
 
 #include "lualib.h"
-#include "internal.h"
+#include "bindings.h"
 
 #define IO_INPUT "_IO_input"
 #define IO_OUTPUT "_IO_output"
 #define MAXARGLINE 250
 #define MAXLENNUM 200
 
+/* glibc's stdio, peeked at (as liolib.c's l_getc): the bytes already
+** read ahead, and whether a write fits in the buffer without a flush. */
+#define l_readptr(f) ((f)->_IO_read_ptr)
+#define l_readavail(f) ((size_t)((f)->_IO_read_end - (f)->_IO_read_ptr))
+#define l_readskip(f, n) ((f)->_IO_read_ptr += (n))
+#define l_writefits(f, n, nl)                                                  \
+  (__fwriting(f) && __fbufsize(f) > 0 &&                                       \
+   __fpending(f) + (n) < __fbufsize(f) && !(__flbf(f) && (nl)))
+
+static const char IOTAG = 0; /* marks gilua's own file handles */
+
 typedef struct iofile {
   luaL_Stream s;
-  int busy; /* threads using f without the GIL (GIL) */
-  gilua_waitq idle;
+  const void *tag; /* &IOTAG */
+  int mayblock;    /* reads may wait (not a regular file or block device) */
+  gilua_handle h;
 } iofile;
 
 #define isclosed(p) ((p)->closef == NULL)
@@ -51,9 +68,10 @@ static luaL_Stream *tostream(lua_State *L) {
   return luaL_checkudata(L, 1, LUA_FILEHANDLE);
 }
 
-/* The extension of a stream, if it has one. */
-static iofile *ext(lua_State *L, int idx) {
-  return lua_rawlen(L, idx) >= sizeof(iofile) ? lua_touserdata(L, idx) : NULL;
+/* gilua's extension of the stream at idx, or NULL for a foreign one. */
+static iofile *toiofile(lua_State *L, int idx) {
+  iofile *x = lua_touserdata(L, idx);
+  return lua_rawlen(L, idx) == sizeof(iofile) && x->tag == &IOTAG ? x : NULL;
 }
 
 static FILE *tofile(lua_State *L) {
@@ -67,34 +85,46 @@ static luaL_Stream *newprefile(lua_State *L) {
   iofile *p = lua_newuserdatauv(L, sizeof(iofile), 0);
   p->s.f = NULL;
   p->s.closef = NULL; /* closed until it is opened */
-  p->busy = 0;
-  p->idle.head = p->idle.tail = NULL;
+  p->tag = &IOTAG;
+  p->mayblock = 0;
+  gilua__handle_init(&p->h);
   luaL_setmetatable(L, LUA_FILEHANDLE);
   return &p->s;
 }
 
-/* Waits until no thread uses the file at 'idx' without the GIL. */
-static void wait_idle(lua_State *L, int idx) {
-  iofile *x = ext(L, idx);
-  while (x && x->busy > 0)
-    gilua__wait(gilua__self(L), &x->idle, GILUA_FOREVER, GILUA_R_IO);
+/* Records whether reads of the new file at the top may wait. */
+static void set_mayblock(lua_State *L, FILE *f) {
+  iofile *x = toiofile(L, -1);
+  struct stat st;
+  if (x && f)
+    x->mayblock = !(fstat(fileno(f), &st) == 0 &&
+                    (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)));
 }
 
 static int aux_close(lua_State *L) {
   luaL_Stream *p = tostream(L);
-  wait_idle(L, 1);
+  iofile *x = toiofile(L, 1);
+  if (x) /* wake the threads using it, and wait until they have left */
+    gilua__handle_close(L, &x->h);
   lua_CFunction cf = p->closef;
+  if (cf == NULL) /* closed by another thread meanwhile */
+    return luaL_fileresult(L, 0, NULL);
   p->closef = NULL; /* mark it closed */
   return (*cf)(L);
 }
 
+/* Runs f(fp) without the GIL (closing: nobody else uses the file now). */
+static int unlocked_op(lua_State *L, int (*f)(FILE *), FILE *fp) {
+  gilua_block b;
+  gilua__block_begin(L, &b, NULL, GILUA_DROP_IO);
+  int res = f(fp);
+  gilua__block_end(&b);
+  return res;
+}
+
 static int io_fclose(lua_State *L) {
   luaL_Stream *p = tostream(L);
-  FILE *f = p->f;
-  int res;
-  GILUA__BLOCKING(L, GILUA_R_IO)
-    res = fclose(f); /* may flush to a slow reader */
-  GILUA__END_BLOCKING()
+  int res = unlocked_op(L, fclose, p->f); /* may flush to a slow reader */
   return luaL_fileresult(L, res == 0, NULL);
 }
 
@@ -108,12 +138,8 @@ static int io_noclose(lua_State *L) {
 
 static int io_pclose(lua_State *L) {
   luaL_Stream *p = tostream(L);
-  FILE *f = p->f;
-  int stat;
   errno = 0;
-  GILUA__BLOCKING(L, GILUA_R_IO)
-    stat = pclose(f); /* waits for the child */
-  GILUA__END_BLOCKING()
+  int stat = unlocked_op(L, pclose, p->f); /* waits for the child */
   return luaL_execresult(L, stat);
 }
 
@@ -132,9 +158,9 @@ static int io_close(lua_State *L) {
 
 static int f_gc(lua_State *L) {
   luaL_Stream *p = tostream(L);
-  iofile *x = ext(L, 1);
+  iofile *x = toiofile(L, 1);
   /* a busy file at lua_close belongs to an abandoned daemon: leave it */
-  if (!isclosed(p) && p->f != NULL && !(x && x->busy > 0))
+  if (!isclosed(p) && p->f != NULL && !(x && x->h.busy > 0))
     aux_close(L);
   return 0;
 }
@@ -158,63 +184,69 @@ static int checkmode(const char *mode) {
 }
 
 /* fopen, without the GIL if the path is a FIFO (opening one waits for
-** the other end). */
+** the other end); the name and mode are copied for the wait. */
 static FILE *open_file(lua_State *L, const char *name, const char *mode) {
   struct stat st;
-  if (stat(name, &st) == 0 && S_ISFIFO(st.st_mode)) {
-    size_t len = strlen(name) + 1;
-    char *copy = malloc(len + strlen(mode) + 1);
-    if (copy == NULL)
-      luaL_error(L, "not enough memory");
-    memcpy(copy, name, len);
-    strcpy(copy + len, mode);
-    FILE *f;
-    GILUA__BLOCKING(L, GILUA_R_IO)
-      f = fopen(copy, copy + len);
-    GILUA__END_BLOCKING()
-    int saved = errno;
-    free(copy);
-    errno = saved;
-    return f;
-  }
-  return fopen(name, mode);
+  if (!(stat(name, &st) == 0 && S_ISFIFO(st.st_mode)))
+    return fopen(name, mode);
+  size_t len = strlen(name) + 1;
+  gilua_box *box = gilua__box_new(L);
+  if (gilua__box_grow(box, len + strlen(mode) + 1) == NULL)
+    gilua__nomem(L);
+  memcpy(box->p, name, len);
+  strcpy(box->p + len, mode);
+  FILE *f;
+  gilua_block b;
+  gilua__block_begin(L, &b, NULL, GILUA_DROP_IO);
+  f = fopen(box->p, box->p + len);
+  gilua__block_end(&b);
+  lua_pop(L, 1); /* the box: collected later */
+  return f;
 }
 
 /* io.open(filename [, mode]) -> file | fail, message, errno */
 static int io_open(lua_State *L) {
   const char *filename = luaL_checkstring(L, 1);
   const char *mode = luaL_optstring(L, 2, "r");
-  luaL_Stream *p = newprefile(L);
   luaL_argcheck(L, checkmode(mode), 2, "invalid mode");
-  p->f = open_file(L, filename, mode);
-  if (p->f == NULL)
+  luaL_Stream *p = newprefile(L);
+  FILE *f = open_file(L, filename, mode);
+  if (f == NULL)
     return luaL_fileresult(L, 0, filename);
+  p->f = f;
   p->closef = &io_fclose;
+  set_mayblock(L, f);
   return 1;
+}
+
+static FILE *do_popen(const char *prog, const char *mode) {
+  fflush(NULL);
+  return popen(prog, mode);
 }
 
 /* io.popen(prog [, mode]) -> file | fail, message, errno */
 static int io_popen(lua_State *L) {
   const char *prog = luaL_checkstring(L, 1);
   const char *mode = luaL_optstring(L, 2, "r");
-  luaL_Stream *p = newprefile(L);
   luaL_argcheck(L, (mode[0] == 'r' || mode[0] == 'w') && mode[1] == '\0', 2,
                 "invalid mode");
-  char *copy = strdup(prog);
-  if (copy == NULL)
-    return luaL_error(L, "not enough memory");
+  luaL_Stream *p = newprefile(L);
+  gilua_box *box = gilua__box_new(L);
+  size_t len = strlen(prog) + 1;
+  if (gilua__box_grow(box, len) == NULL)
+    return gilua__nomem(L);
+  memcpy(box->p, prog, len);
   FILE *f;
-  GILUA__BLOCKING(L, GILUA_R_IO)
-    fflush(NULL);
-    f = popen(copy, mode[0] == 'r' ? "r" : "w");
-  GILUA__END_BLOCKING()
-  int saved = errno;
-  free(copy);
-  errno = saved;
-  p->f = f;
+  gilua_block b;
+  gilua__block_begin(L, &b, NULL, GILUA_DROP_IO);
+  f = do_popen(box->p, mode[0] == 'r' ? "r" : "w");
+  gilua__block_end(&b);
+  lua_pop(L, 1); /* the box */
   if (f == NULL)
     return luaL_fileresult(L, 0, prog);
+  p->f = f;
   p->closef = &io_pclose;
+  set_mayblock(L, f);
   return 1;
 }
 
@@ -251,10 +283,12 @@ static FILE *getiofile(lua_State *L, const char *findex) {
 
 static void opencheckfile(lua_State *L, const char *name, const char *mode) {
   luaL_Stream *p = newprefile(L);
-  p->f = open_file(L, name, mode);
-  if (p->f == NULL)
+  FILE *f = open_file(L, name, mode);
+  if (f == NULL)
     luaL_error(L, "cannot open file '%s' (%s)", name, strerror(errno));
+  p->f = f;
   p->closef = &io_fclose;
+  set_mayblock(L, f);
 }
 
 static int g_iofile(lua_State *L, const char *f, const char *mode) {
@@ -290,33 +324,25 @@ enum { OP_LINE, OP_LINEKEEP, OP_ALL, OP_CHARS, OP_EOF, OP_NUMBER };
 
 typedef struct rdop {
   int op;
-  size_t n;   /* OP_CHARS: how many */
-  char *buf;  /* the result, malloc'd */
-  size_t len; /* bytes in buf */
-  size_t cap;
-  int ok;    /* the format succeeded */
-  int err;   /* errno, if ferror after it */
-  int nomem; /* ran out of memory */
-  char decp; /* the locale's decimal point */
+  size_t n;         /* OP_CHARS: how many */
+  gilua_box *out;   /* the result (boxed C memory) */
+  int ok;           /* the format succeeded */
+  int err;          /* errno, if ferror after it */
+  int nomem;        /* ran out of memory */
+  int stop;         /* GILUA_EINTR or GILUA_ECLOSED: woken while waiting */
+  char decp;        /* the locale's decimal point */
+  gilua_block *blk; /* set when reads may wait: poll before refills */
 } rdop;
 
 static int addbytes(rdop *r, const char *p, size_t n) {
   if (n == 0)
     return 1;
-  if (r->len + n > r->cap) {
-    size_t ncap = r->cap ? r->cap : 128;
-    while (ncap < r->len + n)
-      ncap *= 2;
-    char *nb = realloc(r->buf, ncap);
-    if (nb == NULL) {
-      r->nomem = 1;
-      return 0;
-    }
-    r->buf = nb;
-    r->cap = ncap;
+  if (gilua__box_grow(r->out, r->out->len + n) == NULL) {
+    r->nomem = 1;
+    return 0;
   }
-  memcpy(r->buf + r->len, p, n);
-  r->len += n;
+  memcpy(r->out->p + r->out->len, p, n);
+  r->out->len += n;
   return 1;
 }
 
@@ -325,11 +351,61 @@ static int addc(rdop *r, int c) {
   return addbytes(r, &ch, 1);
 }
 
+/* Whether a getc may go ahead: stdio has bytes, or (a file whose reads
+** may wait) poll says there are some, or an end.  0 when the thread was
+** woken to stop (r->stop says why). */
+static int can_read(FILE *f, rdop *r) {
+  if (r->blk == NULL || l_readavail(f) > 0)
+    return 1;
+  struct pollfd p = {fileno(f), POLLIN, 0};
+  int w = gilua__block_poll(r->blk, &p, 1, GILUA_FOREVER);
+  if (w != 0)
+    r->stop = w;
+  return w == 0;
+}
+
+/* Reads one character, waiting as can_read does; EOF when stopped. */
+static int next_char(FILE *f, rdop *r) {
+  return can_read(f, r) ? getc_unlocked(f) : EOF;
+}
+
+/* Reads up to n bytes into r->out; how many.  A file whose reads may
+** wait takes what each refill brings instead of insisting on n. */
+static size_t read_bytes(FILE *f, rdop *r, size_t n) {
+  if (r->blk == NULL) {
+    if (gilua__box_grow(r->out, r->out->len + n) == NULL) {
+      r->nomem = 1;
+      return 0;
+    }
+    size_t k = fread_unlocked(r->out->p + r->out->len, 1, n, f);
+    r->out->len += k;
+    return k;
+  }
+  size_t got = 0;
+  while (got < n) {
+    size_t avail = l_readavail(f);
+    if (avail == 0) {
+      int c = next_char(f, r); /* one refill */
+      if (c == EOF || !addc(r, c))
+        break;
+      got++;
+      continue;
+    }
+    size_t k = avail < n - got ? avail : n - got;
+    if (!addbytes(r, l_readptr(f), k))
+      break;
+    l_readskip(f, k);
+    got += k;
+  }
+  return got;
+}
+
 /* Reading a numeral the way Lua's own reader does: at most MAXLENNUM
 ** characters of [sign] [0x] digits [point digits] [exponent [sign]
 ** digits]; past the limit the numeral is invalid. */
 typedef struct numeral {
   FILE *f;
+  rdop *r;
   int c;   /* the look-ahead */
   int n;   /* characters kept */
   int bad; /* too long */
@@ -342,7 +418,7 @@ static int keep(numeral *s) {
     return 0;
   }
   s->text[s->n++] = (char)s->c;
-  s->c = getc_unlocked(s->f);
+  s->c = next_char(s->f, s->r);
   return 1;
 }
 
@@ -361,10 +437,11 @@ static void read_numeral(FILE *f, rdop *r) {
   numeral s;
   int count = 0, hex = 0;
   s.f = f;
+  s.r = r;
   s.n = 0;
   s.bad = 0;
   do
-    s.c = getc_unlocked(f);
+    s.c = next_char(f, r);
   while (isspace(s.c));
   keep_either(&s, '-', '+');
   if (keep_either(&s, '0', '0')) {
@@ -394,38 +471,23 @@ static void perform(FILE *f, rdop *r) {
   switch (r->op) {
   case OP_LINE:
   case OP_LINEKEEP:
-    while ((c = getc_unlocked(f)) != EOF && c != '\n')
+    while ((c = next_char(f, r)) != EOF && c != '\n')
       if (!addc(r, c))
         return;
     if (c == '\n' && r->op == OP_LINEKEEP)
       addc(r, c);
-    r->ok = (c == '\n' || r->len > 0);
+    r->ok = (c == '\n' || r->out->len > 0);
     break;
-  case OP_ALL: {
-    char chunk[BUFSIZ];
-    size_t nr;
-    do {
-      nr = fread_unlocked(chunk, 1, sizeof chunk, f);
-      if (!addbytes(r, chunk, nr))
-        return;
-    } while (nr == sizeof chunk);
+  case OP_ALL:
+    while (read_bytes(f, r, LUAL_BUFFERSIZE) > 0 && !r->nomem)
+      ;
     r->ok = 1;
     break;
-  }
-  case OP_CHARS: {
-    char *nb = realloc(r->buf, r->n);
-    if (nb == NULL && r->n > 0) {
-      r->nomem = 1;
-      return;
-    }
-    r->buf = nb;
-    r->cap = r->n;
-    r->len = fread_unlocked(r->buf, 1, r->n, f);
-    r->ok = r->len > 0;
+  case OP_CHARS:
+    r->ok = read_bytes(f, r, r->n) > 0;
     break;
-  }
   case OP_EOF:
-    c = getc_unlocked(f);
+    c = next_char(f, r);
     ungetc(c, f);
     r->ok = (c != EOF);
     break;
@@ -440,11 +502,11 @@ static void perform(FILE *f, rdop *r) {
 static int buffered(FILE *f, rdop *r) {
   if (!__freading(f))
     return 0;
-  size_t avail = (size_t)(f->_IO_read_end - f->_IO_read_ptr);
+  size_t avail = l_readavail(f);
   switch (r->op) {
   case OP_LINE:
   case OP_LINEKEEP:
-    return avail > 0 && memchr(f->_IO_read_ptr, '\n', avail) != NULL;
+    return avail > 0 && memchr(l_readptr(f), '\n', avail) != NULL;
   case OP_CHARS:
     return r->n <= avail;
   case OP_EOF:
@@ -456,34 +518,31 @@ static int buffered(FILE *f, rdop *r) {
 
 /* Runs one read operation on the file at 'fidx'. */
 static void run_read(lua_State *L, FILE *f, int fidx, rdop *r, int first) {
-  iofile *x = ext(L, fidx);
-  if (ftrylockfile(f) == 0) {
-    if (x == NULL || buffered(f, r)) { /* at once, GIL held */
-      if (first)
-        clearerr_unlocked(f);
-      perform(f, r);
-      funlockfile(f);
-      return;
-    }
-    funlockfile(f);
-  } else if (x == NULL) { /* a foreign stream: as the stock library */
-    flockfile(f);
+  iofile *x = toiofile(L, fidx);
+  if (x == NULL ||
+      (ftrylockfile(f) == 0 && (buffered(f, r) || (funlockfile(f), 0)))) {
+    /* at once, GIL held: from the buffer, or a foreign stream */
+    if (x == NULL)
+      flockfile(f);
     if (first)
       clearerr_unlocked(f);
     perform(f, r);
     funlockfile(f);
     return;
   }
-  x->busy++;
-  GILUA__BLOCKING(L, GILUA_R_IO)
-    flockfile(f);
-    if (first)
-      clearerr_unlocked(f);
+  gilua_block b;
+  gilua__block_begin(L, &b, &x->h, GILUA_DROP_IO);
+  r->blk = x->mayblock ? &b : NULL;
+  flockfile(f);
+  if (first)
+    clearerr_unlocked(f);
+  if (gilua__block_check(&b) == 0) /* closed or interrupted already? */
     perform(f, r);
-    funlockfile(f);
-  GILUA__END_BLOCKING()
-  if (--x->busy == 0)
-    gilua__notify(&x->idle, -1);
+  else
+    r->stop = gilua__block_check(&b);
+  funlockfile(f);
+  gilua__block_end(&b);
+  r->blk = NULL;
 }
 
 /* Pushes the result of r; returns whether the format succeeded. */
@@ -493,82 +552,77 @@ static int push_read(lua_State *L, rdop *r) {
     return r->ok;
   }
   if (r->op == OP_NUMBER) {
-    if (addc(r, '\0') && lua_stringtonumber(L, r->buf))
+    if (addc(r, '\0') && lua_stringtonumber(L, r->out->p))
       return 1;
     lua_pushnil(L);
     return 0;
   }
-  lua_pushlstring(L, r->buf ? r->buf : "", r->len);
+  lua_pushlstring(L, r->out->p ? r->out->p : "", r->out->len);
   return r->ok;
+}
+
+/* Parses the format at 'n' into r. */
+static void read_format(lua_State *L, int n, rdop *r) {
+  if (lua_type(L, n) == LUA_TNUMBER) {
+    size_t l = (size_t)luaL_checkinteger(L, n);
+    r->op = (l == 0) ? OP_EOF : OP_CHARS;
+    r->n = l;
+    return;
+  }
+  const char *p = luaL_checkstring(L, n);
+  if (*p == '*')
+    p++; /* the optional '*' of Lua 5.2 */
+  switch (*p) {
+  case 'n':
+    r->op = OP_NUMBER;
+    break;
+  case 'l':
+    r->op = OP_LINE;
+    break;
+  case 'L':
+    r->op = OP_LINEKEEP;
+    break;
+  case 'a':
+    r->op = OP_ALL;
+    break;
+  default:
+    luaL_argerror(L, n, "invalid format");
+  }
 }
 
 static int g_read(lua_State *L, FILE *f, int fidx, int first) {
   int nargs = lua_gettop(L) - 1;
-  int n, success = 1, err = 0;
+  int k, success = 1, err = 0;
+  fidx = lua_absindex(L, fidx);
   rdop r;
   memset(&r, 0, sizeof r);
   r.decp = localeconv()->decimal_point[0];
-  if (nargs == 0) { /* no formats: a line */
-    r.op = OP_LINE;
-    run_read(L, f, fidx, &r, 1);
-    if (r.nomem) {
-      free(r.buf);
-      return luaL_error(L, "not enough memory");
+  luaL_checkstack(L, nargs + LUA_MINSTACK, "too many arguments");
+  r.out = gilua__box_new(L); /* freed by the collector, whatever happens */
+  lua_insert(L, first);      /* the formats move up one, and so may fidx */
+  if (fidx >= first)
+    fidx++;
+  int nformats = nargs;
+  for (k = 0; k < (nformats ? nformats : 1) && success; k++) {
+    r.out->len = 0;
+    r.ok = 0;
+    if (nformats == 0)
+      r.op = OP_LINE; /* no formats: a line */
+    else
+      read_format(L, first + 1 + k, &r);
+    run_read(L, f, fidx, &r, k == 0);
+    if (r.stop == GILUA_EINTR)
+      gilua__check_interrupt(L);
+    if (r.stop == GILUA_ECLOSED) {
+      errno = EBADF; /* closed by another thread while we read */
+      return luaL_fileresult(L, 0, NULL);
     }
+    if (r.nomem)
+      return gilua__nomem(L);
     success = push_read(L, &r);
-    err = r.err;
-    n = first + 1;
-  } else {
-    luaL_checkstack(L, nargs + LUA_MINSTACK, "too many arguments");
-    for (n = first; nargs-- && success; n++) {
-      r.len = 0;
-      r.ok = 0;
-      if (lua_type(L, n) == LUA_TNUMBER) {
-        int isint;
-        size_t l = (size_t)lua_tointegerx(L, n, &isint);
-        if (!isint) { /* raise as Lua does, without leaking the buffer */
-          free(r.buf);
-          luaL_checkinteger(L, n);
-        }
-        r.op = (l == 0) ? OP_EOF : OP_CHARS;
-        r.n = l;
-      } else {
-        const char *p = lua_tostring(L, n);
-        if (p == NULL) {
-          free(r.buf);
-          luaL_checkstring(L, n);
-        }
-        if (*p == '*')
-          p++; /* the optional '*' of Lua 5.2 */
-        switch (*p) {
-        case 'n':
-          r.op = OP_NUMBER;
-          break;
-        case 'l':
-          r.op = OP_LINE;
-          break;
-        case 'L':
-          r.op = OP_LINEKEEP;
-          break;
-        case 'a':
-          r.op = OP_ALL;
-          break;
-        default:
-          free(r.buf);
-          return luaL_argerror(L, n, "invalid format");
-        }
-      }
-      run_read(L, f, fidx, &r, n == first);
-      if (r.nomem) {
-        free(r.buf);
-        return luaL_error(L, "not enough memory");
-      }
-      success = push_read(L, &r);
-      if (r.err)
-        err = r.err;
-    }
+    if (r.err)
+      err = r.err;
   }
-  free(r.buf);
   if (err) {
     errno = err;
     return luaL_fileresult(L, 0, NULL);
@@ -577,7 +631,7 @@ static int g_read(lua_State *L, FILE *f, int fidx, int first) {
     lua_pop(L, 1);
     luaL_pushfail(L);
   }
-  return n - first;
+  return k;
 }
 
 /* io.read(...): the formats are at 1.., the file goes on the top */
@@ -684,14 +738,13 @@ static int g_write(lua_State *L, FILE *f, int fidx, int arg) {
     total += l;
     newline |= (memchr(s, '\n', l) != NULL);
   }
-  iofile *x = ext(L, fidx);
+  iofile *x = toiofile(L, fidx);
   int status = 1;
-  if (ftrylockfile(f) == 0) {
-    size_t size = __fbufsize(f);
-    int fits = __fwriting(f) && size > 0 && __fpending(f) + total < size &&
-               !(__flbf(f) && newline);
-    if (fits || x == NULL) { /* into stdio's buffer, GIL held */
-      for (int i = 0; i < nargs; i++) {
+  if (x == NULL || ftrylockfile(f) == 0) {
+    if (x == NULL) /* a foreign stream: as the stock library, GIL held */
+      flockfile(f);
+    if (x == NULL || l_writefits(f, total, newline)) {
+      for (int i = 0; i < nargs; i++) { /* into stdio's buffer */
         size_t l;
         const char *s = lua_tolstring(L, arg + i, &l);
         status = status && fwrite_unlocked(s, 1, l, f) == l;
@@ -701,29 +754,25 @@ static int g_write(lua_State *L, FILE *f, int fidx, int arg) {
     }
     funlockfile(f);
   }
-  char *buf = malloc(total ? total : 1);
-  if (buf == NULL)
-    return luaL_error(L, "not enough memory");
-  char *q = buf;
+  gilua_box *box = gilua__box_new(L); /* one piece, written without the GIL */
+  if (gilua__box_grow(box, total ? total : 1) == NULL)
+    return gilua__nomem(L);
+  char *q = box->p;
   for (int i = 0; i < nargs; i++) {
     size_t l;
     const char *s = lua_tolstring(L, arg + i, &l);
     memcpy(q, s, l);
     q += l;
   }
-  if (x)
-    x->busy++;
   int saved;
-  GILUA__BLOCKING(L, GILUA_R_IO)
-    flockfile(f);
-    status = fwrite_unlocked(buf, 1, total, f) == total;
-    saved = errno;
-    funlockfile(f);
-  GILUA__END_BLOCKING()
-  free(buf);
+  gilua_block b;
+  gilua__block_begin(L, &b, &x->h, GILUA_DROP_IO);
+  flockfile(f);
+  status = fwrite_unlocked(box->p, 1, total, f) == total;
+  saved = errno;
+  funlockfile(f);
+  gilua__block_end(&b);
   errno = saved;
-  if (x && --x->busy == 0)
-    gilua__notify(&x->idle, -1);
 done:
   if (status) {
     lua_settop(L, arg + nargs); /* the file is on the top */
@@ -773,18 +822,13 @@ static int do_fileop(FILE *f, fileop *o) {
 }
 
 static int run_fileop(lua_State *L, FILE *f, int fidx, fileop *o) {
-  iofile *x = ext(L, fidx);
-  int res;
+  iofile *x = toiofile(L, fidx);
   if (x == NULL || __fpending(f) == 0)
     return do_fileop(f, o); /* nothing to write out: at once */
-  x->busy++;
-  GILUA__BLOCKING(L, GILUA_R_IO)
-    res = do_fileop(f, o);
-  GILUA__END_BLOCKING()
-  int saved = errno;
-  if (--x->busy == 0)
-    gilua__notify(&x->idle, -1);
-  errno = saved;
+  gilua_block b;
+  gilua__block_begin(L, &b, &x->h, GILUA_DROP_IO);
+  int res = do_fileop(f, o);
+  gilua__block_end(&b); /* keeps errno */
   return res;
 }
 
@@ -845,19 +889,13 @@ static const luaL_Reg meth[] = {{"read", f_read},       {"write", f_write},
                                 {"seek", f_seek},       {"close", f_close},
                                 {"setvbuf", f_setvbuf}, {NULL, NULL}};
 
-static const luaL_Reg metameth[] = {{"__index", NULL},
-                                    {"__gc", f_gc},
+static const luaL_Reg metameth[] = {{"__gc", f_gc},
                                     {"__close", f_gc},
                                     {"__tostring", f_tostring},
                                     {NULL, NULL}};
 
 static void createmeta(lua_State *L) {
-  luaL_newmetatable(L, LUA_FILEHANDLE);
-  luaL_setfuncs(L, metameth, 0);
-  luaL_newlibtable(L, meth);
-  luaL_setfuncs(L, meth, 0);
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
+  gilua__newclass(L, LUA_FILEHANDLE, meth, metameth);
 }
 
 static void createstdfile(lua_State *L, FILE *f, const char *k,
@@ -865,6 +903,7 @@ static void createstdfile(lua_State *L, FILE *f, const char *k,
   luaL_Stream *p = newprefile(L);
   p->f = f;
   p->closef = &io_noclose;
+  set_mayblock(L, f);
   if (k != NULL) {
     lua_pushvalue(L, -1);
     lua_setfield(L, LUA_REGISTRYINDEX, k);
@@ -872,7 +911,7 @@ static void createstdfile(lua_State *L, FILE *f, const char *k,
   lua_setfield(L, -2, fname);
 }
 
-/* The io library (it replaces Lua's own; see gilua__openlibs). */
+/* The io library (it replaces Lua's own; see init.c). */
 int gilua__open_io(lua_State *L) {
   luaL_newlib(L, iolib);
   createmeta(L);

@@ -8,21 +8,17 @@
 ** way a Python subclass's __init__ does).
 */
 
-#include "internal.h"
+#include "bindings.h"
 
 #define LOCAL "threading.local"
 
 /* threading.thread_local([init]) -> object */
 static int local_new(lua_State *L) {
-  if (!lua_isnoneornil(L, 1) && lua_type(L, 1) != LUA_TFUNCTION)
-    luaL_typeerror(L, 1, "function or nil");
+  if (!lua_isnoneornil(L, 1) && !gilua__iscallable(L, 1))
+    luaL_typeerror(L, 1, "callable or nil");
   lua_settop(L, 1);
   lua_newuserdatauv(L, 1, 2);
-  lua_createtable(L, 0, 1);
-  lua_createtable(L, 0, 1);
-  lua_pushliteral(L, "k");
-  lua_setfield(L, -2, "__mode");
-  lua_setmetatable(L, -2);
+  gilua__weaktable(L, "k");
   lua_setiuservalue(L, -2, 1);
   lua_pushvalue(L, 1);
   lua_setiuservalue(L, -2, 2);
@@ -47,7 +43,7 @@ static void fields(lua_State *L) {
   lua_pushvalue(L, -2);
   lua_rawset(L, -4);
   lua_remove(L, -2);
-  if (lua_getiuservalue(L, 1, 2) == LUA_TFUNCTION) { /* first use here */
+  if (lua_getiuservalue(L, 1, 2) != LUA_TNIL) { /* first use here */
     lua_pushvalue(L, 1);
     lua_call(L, 1, 0);
   } else {
@@ -70,6 +66,24 @@ static int local_newindex(lua_State *L) {
   return 0;
 }
 
+static int fields_next(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 2);
+  if (lua_next(L, 1))
+    return 2;
+  lua_pushnil(L);
+  return 1;
+}
+
+/* pairs(data): this thread's fields, as Python's vars(local) */
+static int local_pairs(lua_State *L) {
+  fields(L);
+  lua_pushcfunction(L, fields_next);
+  lua_insert(L, -2);
+  lua_pushnil(L);
+  return 3;
+}
+
 static int local_tostring(lua_State *L) {
   lua_pushfstring(L, LOCAL ": %p", luaL_checkudata(L, 1, LOCAL));
   return 1;
@@ -77,14 +91,12 @@ static int local_tostring(lua_State *L) {
 
 /* Adds thread_local (and "local") to the module table on the top. */
 void gilua__open_local(lua_State *L) {
-  luaL_newmetatable(L, LOCAL);
-  lua_pushcfunction(L, local_index);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, local_newindex);
-  lua_setfield(L, -2, "__newindex");
-  lua_pushcfunction(L, local_tostring);
-  lua_setfield(L, -2, "__tostring");
-  lua_pop(L, 1);
+  static const luaL_Reg meta[] = {{"__index", local_index},
+                                  {"__newindex", local_newindex},
+                                  {"__pairs", local_pairs},
+                                  {"__tostring", local_tostring},
+                                  {NULL, NULL}};
+  gilua__newclass(L, LOCAL, NULL, meta);
   lua_pushcfunction(L, local_new);
   lua_pushvalue(L, -1);
   lua_setfield(L, -3, "thread_local");

@@ -7,43 +7,25 @@
 ** retries when it has the GIL again; a thread that asks in the meantime
 ** may get the lock first (no hand-off, as in CPython: throughput over
 ** order).  A Lock may be released by any thread; an RLock only by its
-** owner, as many times as it was acquired.  Condition (condition.c) uses
-** the save/restore pair to let go of a lock completely while it waits.
+** owner, as many times as it was acquired.  Condition (condition.c) lets
+** go of a lock completely while it waits through the release_save /
+** acquire_restore pair, and never sees the fields below.
 */
 
-#include <errno.h>
-
-#include "internal.h"
+#include "bindings.h"
 
 #define LOCK "threading.Lock"
 #define RLOCK "threading.RLock"
 
-/* Checks the timeout argument of 'fname': nil or -1 (forever), else a
-** number of seconds in [0, TIMEOUT_MAX]; returns it, -1 for forever. */
-double gilua__checktimeout(lua_State *L, int arg, int blocking,
-                           const char *fname) {
-  if (lua_isnoneornil(L, arg))
-    return -1;
-  lua_Number t = luaL_checknumber(L, arg);
-  if (!blocking) {
-    if (t != -1)
-      luaL_error(L, "%s: can't specify a timeout for a non-blocking call",
-                 fname);
-    return -1;
-  }
-  if (t == -1)
-    return -1;
-  if (!(t >= 0))
-    luaL_error(L, "%s: timeout value must be a non-negative number", fname);
-  if (t > GILUA_TIMEOUT_MAX)
-    luaL_error(L, "%s: timeout value is too large", fname);
-  return t;
-}
-
-gilua_lockobj *gilua__tolock(lua_State *L, int idx) {
-  gilua_lockobj *lk = luaL_testudata(L, idx, LOCK);
-  return lk ? lk : luaL_testudata(L, idx, RLOCK);
-}
+/* Every field is guarded by the GIL. */
+struct gilua_lockobj {
+  const void *tag;     /* which type it is, for the fast type check */
+  int rlock;           /* an RLock */
+  int locked;          /* held (an RLock: held at least once) */
+  gilua_tstate *owner; /* who acquired it (an RLock) */
+  lua_Integer count;   /* the RLock's recursion depth */
+  gilua_waitq waiters;
+};
 
 /* Tags the constructors write into every Lock and RLock.  Lua code cannot
 ** make a full userdata, so a userdata of the right size carrying the tag
@@ -51,12 +33,24 @@ gilua_lockobj *gilua__tolock(lua_State *L, int idx) {
 ** lookup (the uncontended acquire/release pair is a hot path). */
 static const char LOCK_TAG = 0, RLOCK_TAG = 0;
 
-static gilua_lockobj *check_lock(lua_State *L, int rlock) {
-  gilua_lockobj *lk = lua_touserdata(L, 1);
-  if (lk == NULL || lua_rawlen(L, 1) != sizeof *lk ||
+static gilua_lockobj *test_lock(lua_State *L, int idx, int rlock) {
+  gilua_lockobj *lk = lua_touserdata(L, idx);
+  if (lk == NULL || lua_rawlen(L, idx) != sizeof *lk ||
       lk->tag != (rlock ? (const void *)&RLOCK_TAG : (const void *)&LOCK_TAG))
+    return NULL;
+  return lk;
+}
+
+static gilua_lockobj *check_lock(lua_State *L, int rlock) {
+  gilua_lockobj *lk = test_lock(L, 1, rlock);
+  if (lk == NULL)
     luaL_typeerror(L, 1, rlock ? RLOCK : LOCK);
   return lk;
+}
+
+gilua_lockobj *gilua__tolock(lua_State *L, int idx) {
+  gilua_lockobj *lk = test_lock(L, idx, 0);
+  return lk ? lk : test_lock(L, idx, 1);
 }
 
 int gilua__newlock(lua_State *L, int rlock) {
@@ -77,28 +71,20 @@ static int lock_new(lua_State *L) { return gilua__newlock(L, 0); }
 /* threading.RLock() -> rlock */
 static int rlock_new(lua_State *L) { return gilua__newlock(L, 1); }
 
-/* Takes lk, waiting up to 'timeout' (< 0: forever) when 'blocking'. */
-int gilua__lock_acquire(lua_State *L, gilua_lockobj *lk, int blocking,
-                        double timeout) {
+static int is_free(void *ud) { return !((gilua_lockobj *)ud)->locked; }
+
+/* Takes lk, waiting until the deadline when 'blocking'. */
+static int acquire(lua_State *L, gilua_lockobj *lk, int blocking,
+                   int64_t deadline, int intr) {
   gilua_tstate *self = gilua__self(L);
   if (lk->rlock && lk->locked && lk->owner == self) {
     lk->count++;
     return 1;
   }
-  if (lk->locked) {
-    if (!blocking)
-      return 0;
-    int64_t deadline = gilua__deadline(timeout);
-    while (lk->locked) {
-      int r = gilua__wait(self, &lk->waiters, deadline, GILUA_R_WAIT);
-      if (!lk->locked)
-        break;
-      if (r == EINTR)
-        gilua__interrupted(L);
-      if (r == ETIMEDOUT)
-        return 0;
-    }
-  }
+  if (lk->locked &&
+      (!blocking || gilua__wait_for(L, &lk->waiters, deadline, GILUA_DROP_WAIT,
+                                    intr, is_free, lk) != 0))
+    return 0;
   lk->locked = 1;
   lk->owner = self;
   lk->count = 1;
@@ -109,10 +95,11 @@ static void unlock(gilua_lockobj *lk) {
   lk->locked = 0;
   lk->owner = NULL;
   lk->count = 0;
-  gilua__notify(&lk->waiters, 1);
+  if (lk->waiters.head)
+    gilua__notify(&lk->waiters, 1);
 }
 
-void gilua__lock_release(lua_State *L, gilua_lockobj *lk) {
+static void release(lua_State *L, gilua_lockobj *lk) {
   if (lk->rlock) {
     if (!lk->locked || lk->owner != gilua__self(L))
       luaL_error(L, "RLock:release: cannot release un-acquired lock");
@@ -124,34 +111,35 @@ void gilua__lock_release(lua_State *L, gilua_lockobj *lk) {
   unlock(lk);
 }
 
+/* {====================================================================
+** The protocol Condition uses
+** ===================================================================== */
+
 /* Held by the caller (an RLock), or held at all (a Lock, as CPython). */
-int gilua__lock_owned(lua_State *L, gilua_lockobj *lk) {
+int gilua__lock_is_owned(lua_State *L, gilua_lockobj *lk) {
   return lk->locked && (!lk->rlock || lk->owner == gilua__self(L));
 }
 
-/* Releases lk completely; returns the depth to give to restore. */
-lua_Integer gilua__lock_save(lua_State *L, gilua_lockobj *lk) {
+int gilua__lock_is_locked(gilua_lockobj *lk) { return lk->locked; }
+
+lua_Integer gilua__lock_release_save(lua_State *L, gilua_lockobj *lk) {
   lua_Integer count = lk->count;
   (void)L;
   unlock(lk);
   return count;
 }
 
-/* Takes lk back at depth 'count', waiting as long as it takes; returns 1
-** if an interrupt came meanwhile (it is left pending). */
-int gilua__lock_restore(lua_State *L, gilua_lockobj *lk, lua_Integer count) {
-  gilua_tstate *self = gilua__self(L);
-  int interrupted = 0;
-  while (lk->locked)
-    if (gilua__wait(self, &lk->waiters, GILUA_FOREVER, GILUA_R_WAIT) == EINTR)
-      interrupted = 1;
-  lk->locked = 1;
-  lk->owner = self;
-  lk->count = count;
-  if (interrupted)
-    atomic_store(&self->interrupt, 1);
-  return interrupted;
+void gilua__lock_acquire_restore(lua_State *L, gilua_lockobj *lk,
+                                 lua_Integer saved) {
+  acquire(L, lk, 1, GILUA_FOREVER, GILUA_NOINTR);
+  lk->count = saved;
 }
+
+/* }==================================================================== */
+
+/* {====================================================================
+** Methods
+** ===================================================================== */
 
 /* lock:acquire([blocking [, timeout]]) -> boolean
 ** (also lock:acquire{blocking = b, timeout = t}) */
@@ -163,19 +151,15 @@ static int acquire_method(lua_State *L, int rlock) {
     lua_pushboolean(L, 1);
     return 1;
   }
-  int blocking = 1;
-  if (lua_type(L, 2) == LUA_TTABLE) {
+  if (lua_type(L, 2) == LUA_TTABLE) { /* keyword arguments */
+    lua_settop(L, 2);
     lua_getfield(L, 2, "blocking");
     lua_getfield(L, 2, "timeout");
     lua_remove(L, 2);
   }
-  if (!lua_isnoneornil(L, 2)) {
-    luaL_checktype(L, 2, LUA_TBOOLEAN);
-    blocking = lua_toboolean(L, 2);
-  }
-  double timeout = gilua__checktimeout(
-      L, 3, blocking, rlock ? "RLock:acquire" : "Lock:acquire");
-  lua_pushboolean(L, gilua__lock_acquire(L, lk, blocking, timeout));
+  int blocking = gilua__optboolean(L, 2, 1);
+  int64_t deadline = gilua__optdeadline(L, 3, blocking);
+  lua_pushboolean(L, acquire(L, lk, blocking, deadline, GILUA_RAISE));
   return 1;
 }
 
@@ -187,16 +171,12 @@ static int lock_release(lua_State *L) {
   gilua_lockobj *lk = check_lock(L, 0);
   if (!lk->locked)
     return luaL_error(L, "Lock:release: release unlocked lock");
-  lk->locked = 0;
-  lk->owner = NULL;
-  lk->count = 0;
-  if (lk->waiters.head)
-    gilua__notify(&lk->waiters, 1);
+  unlock(lk);
   return 0;
 }
 
 static int rlock_release(lua_State *L) {
-  gilua__lock_release(L, check_lock(L, 1));
+  release(L, check_lock(L, 1));
   return 0;
 }
 
@@ -208,32 +188,31 @@ static int lock_locked(lua_State *L) {
   return 1;
 }
 
-/* Continuation of with(): releases, then returns f's results or
-** re-raises its error. */
-static int with_done(lua_State *L, int status, lua_KContext ctx) {
-  (void)ctx;
-  gilua__lock_release(L, lua_touserdata(L, 1));
-  if (status != LUA_OK && status != LUA_YIELD)
-    return lua_error(L);
-  return lua_gettop(L) - 1;
+static int with_acquire(lua_State *L) {
+  acquire(L, gilua__tolock(L, 1), 1, GILUA_FOREVER, GILUA_RAISE);
+  return 0;
 }
 
-static int with_method(lua_State *L, int rlock) {
-  gilua_lockobj *lk = check_lock(L, rlock);
-  luaL_checkany(L, 2);
-  gilua__lock_acquire(L, lk, 1, -1);
-  int status = lua_pcallk(L, lua_gettop(L) - 2, LUA_MULTRET, 0, 0, with_done);
-  return with_done(L, status, 0);
+static int with_release(lua_State *L) {
+  release(L, gilua__tolock(L, 1));
+  return 0;
 }
 
 /* lock:with(f, ...) -> f's results; released even if f errors */
-static int lock_with(lua_State *L) { return with_method(L, 0); }
-static int rlock_with(lua_State *L) { return with_method(L, 1); }
+static int lock_with(lua_State *L) {
+  check_lock(L, 0);
+  return gilua__with(L, with_acquire, with_release);
+}
+
+static int rlock_with(lua_State *L) {
+  check_lock(L, 1);
+  return gilua__with(L, with_acquire, with_release);
+}
 
 /* lock:guard() -> lock, acquired; `local _ <close> = lock:guard()` releases
 ** it when the variable goes out of scope */
 static int guard_method(lua_State *L, int rlock) {
-  gilua__lock_acquire(L, check_lock(L, rlock), 1, -1);
+  acquire(L, check_lock(L, rlock), 1, GILUA_FOREVER, GILUA_RAISE);
   lua_settop(L, 1);
   return 1;
 }
@@ -241,17 +220,21 @@ static int guard_method(lua_State *L, int rlock) {
 static int lock_guard(lua_State *L) { return guard_method(L, 0); }
 static int rlock_guard(lua_State *L) { return guard_method(L, 1); }
 
+/* As CPython's repr: state, and an RLock's owner and depth. */
 static int lock_tostring(lua_State *L) {
   gilua_lockobj *lk = gilua__tolock(L, 1);
   luaL_argexpected(L, lk != NULL, 1, LOCK);
   if (!lk->locked)
     lua_pushfstring(L, "%s (unlocked): %p", lk->rlock ? RLOCK : LOCK, lk);
   else if (lk->rlock)
-    lua_pushfstring(L, RLOCK " (locked, count %I): %p", lk->count, lk);
+    lua_pushfstring(L, RLOCK " (locked, owner %I, count %I): %p",
+                    gilua__thread_ident(lk->owner), lk->count, lk);
   else
     lua_pushfstring(L, LOCK " (locked): %p", lk);
   return 1;
 }
+
+/* }==================================================================== */
 
 static const luaL_Reg lock_methods[] = {
     {"acquire", lock_acquire}, {"release", lock_release},
@@ -263,23 +246,16 @@ static const luaL_Reg rlock_methods[] = {
     {"locked", lock_locked},    {"with", rlock_with},
     {"guard", rlock_guard},     {NULL, NULL}};
 
-static void createmeta(lua_State *L, const char *tname, const luaL_Reg *methods,
-                       lua_CFunction release) {
-  luaL_newmetatable(L, tname);
-  lua_newtable(L);
-  luaL_setfuncs(L, methods, 0);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, release);
-  lua_setfield(L, -2, "__close");
-  lua_pushcfunction(L, lock_tostring);
-  lua_setfield(L, -2, "__tostring");
-  lua_pop(L, 1);
-}
+static const luaL_Reg lock_meta[] = {
+    {"__close", lock_release}, {"__tostring", lock_tostring}, {NULL, NULL}};
+
+static const luaL_Reg rlock_meta[] = {
+    {"__close", rlock_release}, {"__tostring", lock_tostring}, {NULL, NULL}};
 
 /* Adds Lock and RLock to the module table on the top. */
 void gilua__open_lock(lua_State *L) {
-  createmeta(L, LOCK, lock_methods, lock_release);
-  createmeta(L, RLOCK, rlock_methods, rlock_release);
+  gilua__newclass(L, LOCK, lock_methods, lock_meta);
+  gilua__newclass(L, RLOCK, rlock_methods, rlock_meta);
   lua_pushcfunction(L, lock_new);
   lua_setfield(L, -2, "Lock");
   lua_pushcfunction(L, rlock_new);

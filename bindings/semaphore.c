@@ -7,9 +7,7 @@
 ** unit is ever lost or counted twice.
 */
 
-#include <errno.h>
-
-#include "internal.h"
+#include "bindings.h"
 
 #define SEM "threading.Semaphore"
 #define BSEM "threading.BoundedSemaphore"
@@ -31,8 +29,7 @@ static semobj *check_sem(lua_State *L) {
 static int newsem(lua_State *L, int bounded) {
   lua_Integer v = luaL_optinteger(L, 1, 1);
   if (v < 0)
-    return luaL_error(L, "%s: semaphore initial value must be >= 0",
-                      bounded ? "BoundedSemaphore" : "Semaphore");
+    return luaL_argerror(L, 1, "semaphore initial value must be >= 0");
   semobj *s = lua_newuserdatauv(L, sizeof *s, 0);
   s->value = s->initial = v;
   s->bounded = bounded;
@@ -46,45 +43,41 @@ static int sem_new(lua_State *L) { return newsem(L, 0); }
 /* threading.BoundedSemaphore([value = 1]) */
 static int bsem_new(lua_State *L) { return newsem(L, 1); }
 
-static int acquire(lua_State *L, semobj *s, int blocking, double timeout) {
-  if (s->value == 0) {
-    if (!blocking)
-      return 0;
-    gilua_tstate *self = gilua__self(L);
-    int64_t deadline = gilua__deadline(timeout);
-    while (s->value == 0) {
-      int r = gilua__wait(self, &s->waiters, deadline, GILUA_R_WAIT);
-      if (s->value > 0)
-        break;
-      if (r == EINTR)
-        gilua__interrupted(L);
-      if (r == ETIMEDOUT)
-        return 0;
-    }
-  }
+static int has_value(void *ud) { return ((semobj *)ud)->value > 0; }
+
+static int acquire(lua_State *L, semobj *s, int blocking, int64_t deadline) {
+  if (s->value == 0 &&
+      (!blocking || gilua__wait_for(L, &s->waiters, deadline, GILUA_DROP_WAIT,
+                                    GILUA_RAISE, has_value, s) != 0))
+    return 0;
   s->value--;
   return 1;
 }
 
-/* sem:acquire([blocking [, timeout]]) -> boolean */
+/* sem:acquire([blocking [, timeout]]) -> boolean
+** (also sem:acquire{blocking = b, timeout = t}) */
 static int sem_acquire(lua_State *L) {
   semobj *s = check_sem(L);
-  int blocking = 1;
-  if (!lua_isnoneornil(L, 2)) {
-    luaL_checktype(L, 2, LUA_TBOOLEAN);
-    blocking = lua_toboolean(L, 2);
+  if (lua_type(L, 2) == LUA_TTABLE) { /* keyword arguments */
+    lua_settop(L, 2);
+    lua_getfield(L, 2, "blocking");
+    lua_getfield(L, 2, "timeout");
+    lua_remove(L, 2);
   }
-  double timeout = gilua__checktimeout(L, 3, blocking, "Semaphore:acquire");
-  lua_pushboolean(L, acquire(L, s, blocking, timeout));
+  int blocking = gilua__optboolean(L, 2, 1);
+  int64_t deadline = gilua__optdeadline(L, 3, blocking);
+  lua_pushboolean(L, acquire(L, s, blocking, deadline));
   return 1;
 }
 
 static void release(lua_State *L, semobj *s, lua_Integer n) {
+  const char *who = s->bounded ? "BoundedSemaphore" : "Semaphore";
   if (n < 1)
-    luaL_error(L, "Semaphore:release: n must be one or more");
-  if (s->bounded && s->value + n > s->initial)
-    luaL_error(L, "BoundedSemaphore:release: Semaphore released too many "
-                  "times");
+    luaL_error(L, "%s:release: n must be one or more", who);
+  if (s->bounded && n > s->initial - s->value)
+    luaL_error(L, "%s:release: Semaphore released too many times", who);
+  if (n > LUA_MAXINTEGER - s->value)
+    luaL_error(L, "%s:release: value would overflow", who);
   s->value += n;
   gilua__notify(&s->waiters, n > INT32_MAX ? INT32_MAX : (int)n);
 }
@@ -96,26 +89,25 @@ static int sem_release(lua_State *L) {
   return 0;
 }
 
-static int with_done(lua_State *L, int status, lua_KContext ctx) {
-  (void)ctx;
+static int with_acquire(lua_State *L) {
+  acquire(L, lua_touserdata(L, 1), 1, GILUA_FOREVER);
+  return 0;
+}
+
+static int with_release(lua_State *L) {
   release(L, lua_touserdata(L, 1), 1);
-  if (status != LUA_OK && status != LUA_YIELD)
-    return lua_error(L);
-  return lua_gettop(L) - 1;
+  return 0;
 }
 
 /* sem:with(f, ...) -> f's results; released even if f errors */
 static int sem_with(lua_State *L) {
-  semobj *s = check_sem(L);
-  luaL_checkany(L, 2);
-  acquire(L, s, 1, -1);
-  int status = lua_pcallk(L, lua_gettop(L) - 2, LUA_MULTRET, 0, 0, with_done);
-  return with_done(L, status, 0);
+  check_sem(L);
+  return gilua__with(L, with_acquire, with_release);
 }
 
 /* sem:guard() -> sem, acquired; released when a <close> variable ends */
 static int sem_guard(lua_State *L) {
-  acquire(L, check_sem(L), 1, -1);
+  acquire(L, check_sem(L), 1, GILUA_FOREVER);
   lua_settop(L, 1);
   return 1;
 }
@@ -127,7 +119,10 @@ static int sem_close(lua_State *L) {
 
 static int sem_tostring(lua_State *L) {
   semobj *s = check_sem(L);
-  lua_pushfstring(L, "%s (value %I): %p", s->bounded ? BSEM : SEM, s->value, s);
+  if (s->bounded) /* as CPython's repr: value=1/3 */
+    lua_pushfstring(L, BSEM " (value %I of %I): %p", s->value, s->initial, s);
+  else
+    lua_pushfstring(L, SEM " (value %I): %p", s->value, s);
   return 1;
 }
 
@@ -137,22 +132,13 @@ static const luaL_Reg sem_methods[] = {{"acquire", sem_acquire},
                                        {"guard", sem_guard},
                                        {NULL, NULL}};
 
-static void createmeta(lua_State *L, const char *tname) {
-  luaL_newmetatable(L, tname);
-  lua_newtable(L);
-  luaL_setfuncs(L, sem_methods, 0);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, sem_tostring);
-  lua_setfield(L, -2, "__tostring");
-  lua_pushcfunction(L, sem_close);
-  lua_setfield(L, -2, "__close");
-  lua_pop(L, 1);
-}
+static const luaL_Reg sem_meta[] = {
+    {"__tostring", sem_tostring}, {"__close", sem_close}, {NULL, NULL}};
 
 /* Adds Semaphore and BoundedSemaphore to the module table on the top. */
 void gilua__open_semaphore(lua_State *L) {
-  createmeta(L, SEM);
-  createmeta(L, BSEM);
+  gilua__newclass(L, SEM, sem_methods, sem_meta);
+  gilua__newclass(L, BSEM, sem_methods, sem_meta);
   lua_pushcfunction(L, sem_new);
   lua_setfield(L, -2, "Semaphore");
   lua_pushcfunction(L, bsem_new);

@@ -25,7 +25,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
-#include "internal.h"
+#include "bindings.h"
 
 #define TCP "socket.tcp"
 
@@ -33,6 +33,7 @@ enum { MASTER, CLIENT, SERVER };
 static const char *const kindnames[] = {"master", "client", "server"};
 
 typedef struct sockobj {
+  gilua_handle h; /* threads waiting on it without the GIL */
   int fd;
   int kind;
   int family;
@@ -68,6 +69,7 @@ static sockobj *check_open(lua_State *L, int idx) {
 static sockobj *newsock(lua_State *L, int kind, int family, int fd) {
   sockobj *s = lua_newuserdatauv(L, sizeof *s, 0);
   memset(s, 0, sizeof *s);
+  gilua__handle_init(&s->h);
   s->fd = fd;
   s->kind = kind;
   s->family = family;
@@ -112,29 +114,23 @@ static int64_t call_deadline(sockobj *s) {
 }
 
 /* Waits without the GIL until fd is ready for 'events', the block timeout
-** or the call's deadline; returns 0 or ETIMEDOUT. */
-static int wait_fd(lua_State *L, sockobj *s, short events, int64_t deadline) {
+** or the call's deadline, or the socket is closed by another thread;
+** returns 0, ETIMEDOUT, EPIPE (closed) or, with GILUA_DEFER, EINTR. */
+static int wait_fd(lua_State *L, sockobj *s, short events, int64_t deadline,
+                   int intr) {
   int64_t until = deadline;
   if (s->block >= 0) {
     int64_t b = gilua__deadline(s->block);
     if (b < until)
       until = b;
   }
-  int ms = -1;
-  if (until != GILUA_FOREVER) {
-    int64_t left = until - gilua__now();
-    if (left <= 0)
-      return ETIMEDOUT;
-    ms = (int)((left + 999999) / 1000000);
-  }
   struct pollfd p = {s->fd, events, 0};
-  int r;
-  GILUA__BLOCKING(L, GILUA_R_IO)
-    do
-      r = poll(&p, 1, ms);
-    while (r < 0 && errno == EINTR);
-  GILUA__END_BLOCKING()
-  return r == 0 ? ETIMEDOUT : 0;
+  int r = gilua__poll(L, &s->h, &p, 1, until, intr);
+  if (r == GILUA_EINTR)
+    return EINTR;
+  if (r == GILUA_ECLOSED || s->fd < 0)
+    return EPIPE;
+  return r == GILUA_ETIMEDOUT ? ETIMEDOUT : 0;
 }
 
 /* Resolves host:port without the GIL; 0 or an error message pushed. */
@@ -148,10 +144,17 @@ static int resolve(lua_State *L, const char *host, const char *port,
   if (host && strcmp(host, "*") == 0)
     host = NULL;
   char *h = host ? strdup(host) : NULL, *p = strdup(port);
+  if ((host && h == NULL) || p == NULL) {
+    free(h);
+    free(p);
+    lua_pushliteral(L, "not enough memory");
+    return -1;
+  }
   int r;
-  GILUA__BLOCKING(L, GILUA_R_IO)
-    r = getaddrinfo(h, p, &hints, res);
-  GILUA__END_BLOCKING()
+  gilua_block b;
+  gilua__block_begin(L, &b, NULL, GILUA_DROP_IO);
+  r = getaddrinfo(h, p, &hints, res);
+  gilua__block_end(&b);
   free(h);
   free(p);
   if (r != 0) {
@@ -223,7 +226,7 @@ static const char *do_connect(lua_State *L, sockobj *s, const char *host,
     }
     err = errno;
     if (err == EINPROGRESS) {
-      err = wait_fd(L, s, POLLOUT, deadline);
+      err = wait_fd(L, s, POLLOUT, deadline, GILUA_DEFER);
       if (err == 0) {
         socklen_t len = sizeof err;
         getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len);
@@ -235,10 +238,12 @@ static const char *do_connect(lua_State *L, sockobj *s, const char *host,
       close(s->fd);
       s->fd = -1;
     }
-    if (err == ETIMEDOUT)
+    if (err == ETIMEDOUT || err == EINTR || err == EPIPE)
       break;
   }
   freeaddrinfo(res);
+  if (err == EINTR)
+    gilua__check_interrupt(L);
   if (err == 0)
     s->kind = CLIENT;
   return err ? errstr(err) : NULL;
@@ -360,9 +365,10 @@ static int tcp_accept(lua_State *L) {
       continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK)
       return fail(L, errstr(errno));
-    if (wait_fd(L, s, POLLIN, deadline) == ETIMEDOUT)
+    int w = wait_fd(L, s, POLLIN, deadline, GILUA_RAISE);
+    if (w == ETIMEDOUT)
       return fail(L, "timeout");
-    if (s->fd < 0)
+    if (w == EPIPE)
       return fail(L, "closed");
   }
 }
@@ -401,8 +407,9 @@ static int tcp_send(lua_State *L) {
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      if (wait_fd(L, s, POLLOUT, deadline) == ETIMEDOUT) {
-        err = "timeout";
+      int w = wait_fd(L, s, POLLOUT, deadline, GILUA_RAISE);
+      if (w != 0) { /* timed out, or closed by another thread */
+        err = w == ETIMEDOUT ? "timeout" : "closed";
         break;
       }
       continue;
@@ -434,7 +441,7 @@ static int fill(lua_State *L, sockobj *s, int64_t deadline) {
       size_t ncap = s->cap ? s->cap * 2 : 8192;
       char *nb = realloc(s->buf, ncap);
       if (nb == NULL)
-        luaL_error(L, "socket: not enough memory");
+        gilua__nomem(L);
       s->buf = nb;
       s->cap = ncap;
     }
@@ -451,10 +458,9 @@ static int fill(lua_State *L, sockobj *s, int64_t deadline) {
       continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK)
       return errno;
-    if (wait_fd(L, s, POLLIN, deadline) == ETIMEDOUT)
-      return ETIMEDOUT;
-    if (s->fd < 0)
-      return EPIPE;
+    int w = wait_fd(L, s, POLLIN, deadline, GILUA_RAISE);
+    if (w != 0)
+      return w;
   }
 }
 
@@ -627,9 +633,18 @@ static void closesock(sockobj *s) {
   s->pos = s->len = s->cap = 0;
 }
 
+/* Closes s: threads blocked on it are woken (the shutdown ends their
+** polls too) and return "closed"; the descriptor goes once they left. */
+static void close_woken(lua_State *L, sockobj *s) {
+  if (s->fd >= 0 && s->h.busy > 0)
+    shutdown(s->fd, SHUT_RDWR);
+  gilua__handle_close(L, &s->h);
+  closesock(s);
+}
+
 /* sock:close() -> 1 */
 static int tcp_close(lua_State *L) {
-  closesock(check_sock(L, 1));
+  close_woken(L, check_sock(L, 1));
   lua_pushinteger(L, 1);
   return 1;
 }
@@ -647,7 +662,9 @@ static int tcp_dirty(lua_State *L) {
 }
 
 static int tcp_gc(lua_State *L) {
-  closesock(check_sock(L, 1));
+  sockobj *s = check_sock(L, 1);
+  if (s->h.busy == 0) /* else an abandoned daemon uses it at lua_close */
+    closesock(s);
   return 0;
 }
 
@@ -723,27 +740,26 @@ static void ready_set(lua_State *L, int idx, struct pollfd *p, int n) {
 /* socket.select(recvt, sendt [, timeout]) -> readable, writable [, err] */
 static int sock_select(lua_State *L) {
   double t = luaL_optnumber(L, 3, -1);
+  luaL_argcheck(L, t == t, 3, "timeout must be a number, not NaN");
   enum { MAXS = 1024 };
   struct pollfd *p = lua_newuserdatauv(L, sizeof(struct pollfd) * 2 * MAXS, 0);
   int ready = 0;
   int nr = collect(L, 1, p, 0, MAXS, POLLIN, &ready);
   int nw = collect(L, 2, p + MAXS, 0, MAXS, POLLOUT, &ready);
-  /* one array for poll: the reads, then the writes */
-  struct pollfd *all = malloc(sizeof *all * (size_t)(nr + nw + 1));
+  /* one array for poll, in C memory: the reads, then the writes */
+  gilua_box *box = gilua__box_new(L);
+  struct pollfd *all = (struct pollfd *)gilua__box_grow(
+      box, sizeof *all * (size_t)(nr + nw + 1));
   if (all == NULL)
-    return luaL_error(L, "socket.select: not enough memory");
+    return gilua__nomem(L);
   memcpy(all, p, sizeof *all * (size_t)nr);
   memcpy(all + nr, p + MAXS, sizeof *all * (size_t)nw);
-  int ms = ready ? 0 : t < 0 ? -1 : (int)(t * 1000 + 0.5);
-  int r;
-  GILUA__BLOCKING(L, GILUA_R_IO)
-    do
-      r = poll(all, (nfds_t)(nr + nw), ms);
-    while (r < 0 && errno == EINTR);
-  GILUA__END_BLOCKING()
+  int64_t deadline = ready ? 0 : t < 0 ? GILUA_FOREVER : gilua__deadline(t);
+  int r = 0;
+  if (!ready)
+    r = gilua__poll(L, NULL, all, nr + nw, deadline, GILUA_RAISE) == 0;
   memcpy(p, all, sizeof *all * (size_t)nr);
   memcpy(p + MAXS, all + nr, sizeof *all * (size_t)nw);
-  free(all);
   if (nr > 0)
     p[0].events = POLLIN;
   ready_set(L, 1, p, nr);
@@ -766,8 +782,8 @@ static int sock_gettime(lua_State *L) {
 /* socket.sleep(seconds): releases the GIL */
 static int sock_sleep(lua_State *L) {
   lua_Number s = luaL_checknumber(L, 1);
-  if (s > 0 && gilua__sleep(gilua__self(L), s) == EINTR)
-    gilua__interrupted(L);
+  if (s > 0)
+    gilua__sleep(L, s > GILUA_TIMEOUT_MAX ? GILUA_TIMEOUT_MAX : s, GILUA_RAISE);
   return 0;
 }
 

@@ -12,11 +12,9 @@
 ** threading.excepthook.
 */
 
-#include <errno.h>
-#include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include "bindings.h"
 
 #define THREAD "threading.Thread"
 #define UV_ATTRS 1
@@ -24,26 +22,33 @@
 #define UV_CALL 3
 
 typedef struct threadobj {
-  gilua_tstate *ts; /* NULL until started */
+  gilua_tstate *ts; /* NULL until started (or made for a running thread) */
   int daemon;
+  int dead; /* finalized: no method works any more */
 } threadobj;
 
 static threadobj *check_thread(lua_State *L, int idx) {
-  return luaL_checkudata(L, idx, THREAD);
+  threadobj *t = luaL_checkudata(L, idx, THREAD);
+  if (t->dead)
+    luaL_error(L, "Thread: the thread object was finalized");
+  return t;
 }
 
 /* Creates an instance of class 'cls' (at index cls) with default fields. */
 static threadobj *new_instance(lua_State *L, int cls, const char *name) {
   gilua_universe *u = gilua__universe(L);
+  int daemon = gilua__thread_daemon(gilua__self(L)); /* the creator's */
+  lua_Integer seq = name ? 0 : gilua__next_name(u);
   threadobj *t = lua_newuserdatauv(L, sizeof *t, 3);
   t->ts = NULL;
-  t->daemon = gilua__self(L)->daemon; /* inherited from the creator */
+  t->daemon = daemon;
+  t->dead = 0;
   luaL_setmetatable(L, THREAD);
   lua_createtable(L, 0, 2);
   if (name)
     lua_pushstring(L, name);
   else
-    lua_pushfstring(L, "Thread-%I", ++u->name_seq);
+    lua_pushfstring(L, "Thread-%I", seq);
   lua_setfield(L, -2, "name");
   lua_setiuservalue(L, -2, UV_ATTRS);
   lua_pushvalue(L, cls);
@@ -51,26 +56,16 @@ static threadobj *new_instance(lua_State *L, int cls, const char *name) {
   return t;
 }
 
-/* The Thread object of 'ts' (pushed), or nil if it has none. */
-int gilua__push_thread(lua_State *L, gilua_tstate *ts) {
-  if (ts->ref_obj == LUA_NOREF) {
-    lua_pushnil(L);
-    return 0;
-  }
-  lua_rawgeti(L, LUA_REGISTRYINDEX, ts->ref_obj);
-  return 1;
-}
-
 /* Gives 'ts' (the main thread or a host thread) a Thread object. */
-void gilua__thread_main_object(lua_State *L, gilua_tstate *ts) {
+void gilua__thread_object(lua_State *L, gilua_tstate *ts) {
   lua_getfield(L, -1, "Thread"); /* the module is on the top */
   int cls = lua_gettop(L);
-  threadobj *t = new_instance(L, cls, ts->is_main ? "MainThread" : NULL);
+  threadobj *t =
+      new_instance(L, cls, gilua__thread_is_main(ts) ? "MainThread" : NULL);
   t->ts = ts;
-  t->daemon = ts->daemon;
-  atomic_fetch_add(&ts->refs, 1);
-  ts->ref_obj = luaL_ref(L, LUA_REGISTRYINDEX);
-  lua_pop(L, 1);
+  t->daemon = gilua__thread_daemon(ts);
+  gilua__thread_setobj(L, ts, -1);
+  lua_pop(L, 2);
 }
 
 /* {====================================================================
@@ -100,16 +95,6 @@ static int msghandler(lua_State *L) {
   return 1;
 }
 
-/* Writes s as one piece, so that concurrent reports never interleave. */
-static void write_stderr(lua_State *L, const char *s) {
-  size_t len = strlen(s);
-  gilua_tstate *ts = gilua__self(L);
-  gilua__gil_drop(ts, GILUA_R_IO);
-  fwrite(s, 1, len, stderr);
-  fflush(stderr);
-  gilua__gil_take(ts);
-}
-
 /* The default excepthook: threading.__excepthook__(args) */
 static int thread_excepthook(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
@@ -126,7 +111,7 @@ static int thread_excepthook(lua_State *L) {
     tb = luaL_tolstring(L, -1, NULL);
   }
   lua_pushfstring(L, "Exception in thread %s:\n%s\n", name, tb);
-  write_stderr(L, lua_tostring(L, -1));
+  gilua__write_stderr(L, lua_tostring(L, -1));
   return 0;
 }
 
@@ -168,7 +153,7 @@ static int report(lua_State *L) {
   lua_pushvalue(L, args);
   if (lua_pcall(L, 1, 0, -3) != LUA_OK) {
     const char *tb = error_text(L, lua_gettop(L), 2);
-    write_stderr(
+    gilua__write_stderr(
         L, lua_pushfstring(L, "Exception in threading.excepthook:\n%s\n", tb));
     lua_pushcfunction(L, thread_excepthook);
     lua_pushvalue(L, args);
@@ -185,35 +170,21 @@ static int call_run(lua_State *L) {
   return 0;
 }
 
-/* The body of every OS thread started by Thread:start(). */
-static void thread_body(gilua_tstate *ts) {
-  gilua__gil_take(ts);
-  ts->started = 1; /* start() returns once the thread has run */
-  gilua__notify(&ts->joiners, -1);
-  lua_State *co = ts->L;
+/* The body of every OS thread started by Thread:start(): the runtime
+** has entered the thread (GIL held) and exits it when this returns. */
+static void thread_body(lua_State *co, gilua_tstate *ts) {
   lua_settop(co, 0);
   lua_pushcfunction(co, msghandler);
   lua_pushcfunction(co, call_run);
-  gilua__push_thread(co, ts);
+  gilua__thread_pushobj(co, ts);
   if (lua_pcall(co, 1, 0, 1) != LUA_OK) {
     lua_pushcfunction(co, report);
     lua_insert(co, -2);
-    gilua__push_thread(co, ts);
+    gilua__thread_pushobj(co, ts);
     if (lua_pcall(co, 2, 0, 0) != LUA_OK)
-      fputs("gilua: could not report an error in a thread\n", stderr);
+      gilua__write_stderr(co, "gilua: could not report an error in a "
+                              "thread\n");
   }
-  ts->state = GILUA_TS_DONE;
-  if (ts->st)
-    ts->st->ended = 1;
-  gilua__unlink(ts);
-  gilua__notify(&ts->joiners, -1);
-  lua_settop(co, 0);
-  gilua__set_running(ts, NULL);
-  /* no allocation from here on: co is about to become garbage */
-  luaL_unref(co, LUA_REGISTRYINDEX, ts->ref_obj);
-  luaL_unref(co, LUA_REGISTRYINDEX, ts->ref_co);
-  ts->ref_obj = ts->ref_co = LUA_NOREF;
-  gilua__gil_drop(ts, GILUA_R_EXIT);
 }
 
 /* }==================================================================== */
@@ -227,46 +198,26 @@ static int thread_start(lua_State *L) {
   threadobj *t = check_thread(L, 1);
   if (t->ts)
     return luaL_error(L, "Thread:start: threads can only be started once");
-  gilua_universe *u = gilua__universe(L);
   lua_getfield(L, 1, "name"); /* anything that may raise comes first */
   const char *name = luaL_tolstring(L, -1, NULL);
-  gilua_tstate *ts = gilua__tstate_new(u);
+  gilua_tstate *ts = gilua__thread_new(L, name, t->daemon);
   if (ts == NULL)
     return luaL_error(L, "Thread:start: can't start new thread (no memory)");
-  ts->st = gilua__stats_new(u, name);
   lua_pop(L, 2);
-  lua_State *co = lua_newthread(L);
-  ts->ref_co = luaL_ref(L, LUA_REGISTRYINDEX);
-  lua_pushvalue(L, 1);
-  ts->ref_obj = luaL_ref(L, LUA_REGISTRYINDEX);
-  ts->L = ts->running = co;
-  ts->daemon = t->daemon;
-  ts->body = thread_body;
-  ts->state = GILUA_TS_RUNNING;
+  if (t->ts) { /* started by another thread while we allocated */
+    gilua__thread_unref(ts);
+    return luaL_error(L, "Thread:start: threads can only be started once");
+  }
   t->ts = ts;
-  gilua__link(ts);
-  int r = gilua__spawn(ts);
+  int r = gilua__thread_start(L, ts, 1, thread_body);
   if (r != 0) {
-    gilua__unlink(ts);
-    luaL_unref(L, LUA_REGISTRYINDEX, ts->ref_obj);
-    luaL_unref(L, LUA_REGISTRYINDEX, ts->ref_co);
     t->ts = NULL;
-    gilua__tstate_decref(ts);
+    gilua__thread_unref(ts);
     return luaL_error(L, "Thread:start: can't start new thread (%s)",
-                      strerror(-r));
+                      strerror(r));
   }
-  gilua__exit_sentinel(L); /* threading.so: keep exit's wait ahead */
-  /* As in Python, wait until the thread has started: it then runs until
-  ** it blocks, and output comes in the order the tutorials show. */
-  gilua_tstate *self = gilua__self(L);
-  int interrupted = 0;
-  while (!ts->started)
-    if (gilua__wait(self, &ts->joiners, GILUA_FOREVER, GILUA_R_JOIN) == EINTR)
-      interrupted = 1;
-  if (interrupted) {
-    atomic_store(&self->interrupt, 1);
-    gilua__interrupted(L);
-  }
+  gilua__exit_sentinel(L);   /* threading.so: keep exit's wait ahead */
+  gilua__check_interrupt(L); /* one that came while it started */
   return 0;
 }
 
@@ -276,13 +227,13 @@ static int thread_run(lua_State *L) {
   if (lua_getiuservalue(L, 1, UV_CALL) != LUA_TTABLE)
     return 0; /* no target: nothing to do */
   int call = lua_gettop(L);
-  lua_getfield(L, call, "n");
-  int n = (int)lua_tointeger(L, -1);
-  lua_pop(L, 1);
-  luaL_checkstack(L, n + 1, "too many arguments");
-  for (int i = 1; i <= n + 1; i++)
+  if (lua_rawgeti(L, call, 1) == LUA_TNIL)
+    return 0; /* Thread{name = ...}: nothing to do, as in Python */
+  lua_Integer n = gilua__arglen(L, call, "Thread:run: 'args'");
+  luaL_checkstack(L, (int)n, "too many arguments");
+  for (lua_Integer i = 2; i <= n + 1; i++)
     lua_rawgeti(L, call, i);
-  lua_call(L, n, 0);
+  lua_call(L, (int)n, 0);
   return 0;
 }
 
@@ -292,27 +243,17 @@ static int thread_join(lua_State *L) {
   if (t->ts == NULL)
     return luaL_error(L,
                       "Thread:join: cannot join thread before it is started");
-  gilua_tstate *self = gilua__self(L);
-  if (t->ts == self)
+  if (t->ts == gilua__self(L))
     return luaL_error(L, "Thread:join: cannot join current thread");
-  double timeout = gilua__checktimeout(L, 2, 1, "Thread:join");
-  gilua_tstate *ts = t->ts;
-  int64_t deadline = gilua__deadline(timeout);
-  while (ts->state != GILUA_TS_DONE) {
-    int r = gilua__wait(self, &ts->joiners, deadline, GILUA_R_JOIN);
-    if (r == EINTR)
-      gilua__interrupted(L);
-    if (r == ETIMEDOUT)
-      break;
-  }
-  lua_pushboolean(L, ts->state == GILUA_TS_DONE);
+  int64_t deadline = gilua__optdeadline(L, 2, 1);
+  lua_pushboolean(L, gilua__thread_join(L, t->ts, deadline));
   return 1;
 }
 
 /* thread:is_alive() -> boolean */
 static int thread_is_alive(lua_State *L) {
   threadobj *t = check_thread(L, 1);
-  lua_pushboolean(L, t->ts && t->ts->state == GILUA_TS_RUNNING);
+  lua_pushboolean(L, t->ts && gilua__thread_state(t->ts) == GILUA_TS_RUNNING);
   return 1;
 }
 
@@ -327,18 +268,14 @@ static int thread_init(lua_State *L) {
   if (t2 == LUA_TTABLE && !luaL_getmetafield(L, 2, "__call")) {
     lua_createtable(L, 0, 1); /* the call box: {target, args..., n = } */
     int call = lua_gettop(L);
-    if (lua_getfield(L, 2, "target") != LUA_TNIL &&
-        lua_type(L, -1) != LUA_TFUNCTION && !luaL_getmetafield(L, -1, "__call"))
+    if (lua_getfield(L, 2, "target") != LUA_TNIL && !gilua__iscallable(L, -1))
       return luaL_error(L, "Thread: 'target' must be callable, got %s",
                         luaL_typename(L, -1));
-    lua_settop(L, call + 1);
     lua_rawseti(L, call, 1);
     lua_Integer n = 0;
     int at = lua_getfield(L, 2, "args");
     if (at == LUA_TTABLE) {
-      lua_getfield(L, -1, "n");
-      n = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : luaL_len(L, -2);
-      lua_pop(L, 1);
+      n = gilua__arglen(L, -1, "Thread: 'args'");
       for (lua_Integer i = 1; i <= n; i++) {
         lua_geti(L, -1, i);
         lua_rawseti(L, call, i + 1);
@@ -362,10 +299,8 @@ static int thread_init(lua_State *L) {
       lua_pop(L, 1);
     return 0;
   }
-  if (t2 != LUA_TFUNCTION && t2 != LUA_TTABLE &&
-      !luaL_getmetafield(L, 2, "__call"))
+  if (t2 != LUA_TTABLE && !gilua__iscallable(L, 2))
     luaL_typeerror(L, 2, "function or table");
-  lua_settop(L, top);
   lua_createtable(L, top - 1, 1); /* Thread(f, ...) */
   for (int i = 2; i <= top; i++) {
     lua_pushvalue(L, i);
@@ -379,6 +314,7 @@ static int thread_init(lua_State *L) {
 
 /* Class(...) -> instance: creates it and calls Class.init(self, ...) */
 static int class_call(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
   int n = lua_gettop(L) - 1;
   new_instance(L, 1, NULL);
   lua_replace(L, 1); /* the class is still the instance's user value */
@@ -424,18 +360,15 @@ static int thread_index(lua_State *L) {
     }
     if (strcmp(k, "ident") == 0) {
       if (t->ts)
-        lua_pushinteger(L, (lua_Integer)t->ts->thread);
+        lua_pushinteger(L, gilua__thread_ident(t->ts));
       else
         lua_pushnil(L);
       return 1;
     }
     if (strcmp(k, "native_id") == 0) {
-      if (t->ts) {
-        long id;
-        while ((id = atomic_load(&t->ts->native_id)) == 0)
-          sched_yield(); /* the new thread publishes it first thing */
-        lua_pushinteger(L, id);
-      } else
+      if (t->ts) /* published before start() returned */
+        lua_pushinteger(L, gilua__thread_native_id(t->ts));
+      else
         lua_pushnil(L);
       return 1;
     }
@@ -476,16 +409,24 @@ static int thread_tostring(lua_State *L) {
   const char *name = luaL_tolstring(L, -1, NULL);
   const char *status = "initial";
   if (t->ts)
-    status = t->ts->state == GILUA_TS_DONE ? "stopped" : "started";
-  lua_pushfstring(L, "<Thread(%s, %s%s)>", name, status,
-                  t->daemon ? " daemon" : "");
+    status =
+        gilua__thread_state(t->ts) == GILUA_TS_DONE ? "stopped" : "started";
+  if (t->ts) /* as CPython's repr: the ident once started */
+    lua_pushfstring(L, "<Thread(%s, %s%s %I)>", name, status,
+                    t->daemon ? " daemon" : "", gilua__thread_ident(t->ts));
+  else
+    lua_pushfstring(L, "<Thread(%s, %s%s)>", name, status,
+                    t->daemon ? " daemon" : "");
   return 1;
 }
 
+/* Also when called by hand: the object is dead for good afterwards. */
 static int thread_gc(lua_State *L) {
-  threadobj *t = check_thread(L, 1);
-  if (t->ts) {
-    gilua__tstate_decref(t->ts);
+  threadobj *t = luaL_checkudata(L, 1, THREAD);
+  if (!t->dead) {
+    t->dead = 1;
+    if (t->ts)
+      gilua__thread_unref(t->ts);
     t->ts = NULL;
   }
   return 0;

@@ -4,11 +4,12 @@
 */
 
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/syscall.h>
 
-#include "internal.h"
+#include "bindings.h"
 
 /* Below this, Lua's own C recursion limit (200 levels) could overflow the
 ** C stack; smaller requests are raised to it. */
@@ -17,45 +18,30 @@
 /* threading.current_thread() -> Thread */
 int gilua__current_thread(lua_State *L) {
   gilua_tstate *ts = gilua__self(L);
-  if (ts->ref_obj == LUA_NOREF) { /* a host thread: give it an object */
-    lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
-    lua_getfield(L, -1, "threading");
-    gilua__thread_main_object(L, ts);
-    lua_pop(L, 2);
+  if (!gilua__thread_pushobj(L, ts)) { /* a host thread: give it one */
+    lua_pop(L, 1);
+    luaL_requiref(L, "threading", gilua__open_threading, 0);
+    gilua__thread_object(L, ts);
+    gilua__thread_pushobj(L, ts);
   }
-  gilua__push_thread(L, ts);
   return 1;
 }
 
 /* threading.main_thread() -> Thread */
 static int threading_main_thread(lua_State *L) {
-  gilua__push_thread(L, gilua__universe(L)->main);
+  gilua__thread_pushobj(L, gilua__main(gilua__universe(L)));
   return 1;
 }
 
 /* threading.enumerate() -> array of the live Threads, oldest first */
 static int threading_enumerate(lua_State *L) {
-  gilua_universe *u = gilua__universe(L);
-  int n = 0;
-  for (gilua_tstate *ts = u->live; ts; ts = ts->next)
-    n += ts->ref_obj != LUA_NOREF;
-  lua_createtable(L, n, 0);
-  int i = n;
-  for (gilua_tstate *ts = u->live; ts; ts = ts->next)
-    if (ts->ref_obj != LUA_NOREF) {
-      gilua__push_thread(L, ts);
-      lua_rawseti(L, -2, i--);
-    }
+  gilua__thread_list(L);
   return 1;
 }
 
 /* threading.active_count() -> integer */
 static int threading_active_count(lua_State *L) {
-  gilua_universe *u = gilua__universe(L);
-  lua_Integer n = 0;
-  for (gilua_tstate *ts = u->live; ts; ts = ts->next)
-    n += ts->ref_obj != LUA_NOREF;
-  lua_pushinteger(L, n);
+  lua_pushinteger(L, gilua__thread_list(L));
   return 1;
 }
 
@@ -88,15 +74,14 @@ static int threading_getswitchinterval(lua_State *L) {
 /* threading.stack_size([bytes]) -> the previous setting (0: default) */
 static int threading_stack_size(lua_State *L) {
   gilua_universe *u = gilua__universe(L);
-  size_t old = u->stack_size;
+  size_t old = gilua__stack_size(u);
   if (!lua_isnoneornil(L, 1)) {
     lua_Integer n = luaL_checkinteger(L, 1);
     if (n != 0 && n < 32768)
-      return luaL_error(L, "threading.stack_size: size not valid: %I bytes", n);
+      return luaL_argerror(L, 1, "size not valid (0 or at least 32768)");
     luaL_argcheck(L, n <= ((lua_Integer)1 << 40), 1, "size too large");
-    u->stack_size = n == 0 ? 0 : (n < MIN_STACK ? MIN_STACK : (size_t)n);
-    if (n != 0)
-      u->stack_size = (u->stack_size + 4095) & ~(size_t)4095;
+    size_t sz = n == 0 ? 0 : (n < MIN_STACK ? MIN_STACK : (size_t)n);
+    gilua__set_stack_size(u, n == 0 ? 0 : (sz + 4095) & ~(size_t)4095);
   }
   lua_pushinteger(L, (lua_Integer)old);
   return 1;
@@ -114,7 +99,7 @@ static const luaL_Reg threading_funcs[] = {
     {"stack_size", threading_stack_size},
     {NULL, NULL}};
 
-/* threading.ThreadPool: loads the futures module, which sets it */
+/* threading.ThreadPool: futures.ThreadPoolExecutor, loaded on first use */
 static int threading_index(lua_State *L) {
   if (lua_type(L, 2) == LUA_TSTRING &&
       strcmp(lua_tostring(L, 2), "ThreadPool") == 0) {
@@ -126,7 +111,7 @@ static int threading_index(lua_State *L) {
 }
 
 int gilua__open_threading(lua_State *L) {
-  gilua_universe *u = gilua__universe(L);
+  gilua_tstate *main = gilua__main(gilua__universe(L));
   luaL_newlib(L, threading_funcs);
   lua_pushnumber(L, GILUA_TIMEOUT_MAX);
   lua_setfield(L, -2, "TIMEOUT_MAX");
@@ -143,7 +128,11 @@ int gilua__open_threading(lua_State *L) {
   lua_pushcfunction(L, threading_index);
   lua_setfield(L, -2, "__index");
   lua_setmetatable(L, -2);
-  if (u->main->ref_obj == LUA_NOREF)
-    gilua__thread_main_object(L, u->main);
+  if (!gilua__thread_pushobj(L, main)) {
+    lua_pop(L, 1);
+    gilua__thread_object(L, main);
+  } else {
+    lua_pop(L, 1);
+  }
   return 1;
 }

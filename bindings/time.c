@@ -2,10 +2,9 @@
 ** time.c: the time module (SPEC section 2).
 */
 
-#include <errno.h>
 #include <time.h>
 
-#include "internal.h"
+#include "bindings.h"
 
 static lua_Number clock_seconds(clockid_t id) {
   struct timespec t;
@@ -18,8 +17,7 @@ static int time_sleep(lua_State *L) {
   lua_Number s = luaL_checknumber(L, 1);
   luaL_argcheck(L, s >= 0, 1, "sleep length must be non-negative");
   luaL_argcheck(L, s <= GILUA_TIMEOUT_MAX, 1, "sleep length is too large");
-  if (gilua__sleep(gilua__self(L), s) == EINTR)
-    gilua__interrupted(L);
+  gilua__sleep(L, s, GILUA_RAISE);
   return 0;
 }
 

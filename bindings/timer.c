@@ -4,14 +4,13 @@
 ** interval, ["function"], args, finished (an Event).
 */
 
-#include "internal.h"
+#include "bindings.h"
 
 /* Timer.init(self, interval, f, ...) */
 static int timer_init(lua_State *L) {
   lua_Number interval = luaL_checknumber(L, 2);
   luaL_argcheck(L, interval >= 0, 2, "interval must be non-negative");
-  if (lua_type(L, 3) != LUA_TFUNCTION && !luaL_getmetafield(L, 3, "__call"))
-    luaL_typeerror(L, 3, "function");
+  gilua__checkcallable(L, 3);
   int n = lua_gettop(L);
   lua_pushvalue(L, 2);
   lua_setfield(L, 1, "interval");
@@ -44,16 +43,16 @@ static int timer_run(lua_State *L) {
   lua_call(L, 1, 1);
   if (!lua_toboolean(L, -1)) {
     lua_getfield(L, 1, "function");
-    lua_getfield(L, 1, "args");
-    int args = lua_gettop(L);
-    lua_getfield(L, args, "n");
-    int n = (int)lua_tointeger(L, -1);
-    lua_pop(L, 1);
-    luaL_checkstack(L, n, "too many arguments");
-    for (int i = 1; i <= n; i++)
-      lua_rawgeti(L, args, i);
-    lua_remove(L, args);
-    lua_call(L, n, 0);
+    lua_Integer n = 0;
+    if (lua_getfield(L, 1, "args") == LUA_TTABLE) {
+      int args = lua_gettop(L);
+      n = gilua__arglen(L, args, "Timer:run: 'args'");
+      gilua__pushargs(L, args, n);
+      lua_remove(L, args);
+    } else {
+      lua_pop(L, 1);
+    }
+    lua_call(L, (int)n, 0);
   }
   lua_settop(L, 2);
   lua_getfield(L, 2, "set");

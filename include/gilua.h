@@ -114,11 +114,15 @@ GILUA_API void gilua_release(lua_State *T);
 
 /*
 ** Raises the error "interrupted!" in the universe's main thread: at its
-** next Lua instruction, or at once if it is blocked in a gilua wait
-** (sleep, join, lock acquire).  Any OS thread, no GIL needed; not from a
-** signal handler (a signal handler should wake a thread that calls this).
+** next Lua instruction, or at once if it is blocked in a gilua wait (sleep,
+** join, a lock, a queue, a socket, a pipe, an HTTP transfer, a child
+** process).  Returns 1 if an interrupt was already pending (delivered but
+** not yet raised: the main thread is inside a long C call that does not
+** wait through gilua), else 0; a program's second Ctrl-C may then take the
+** default action, as lua.c does.  Any OS thread, no GIL needed; not from
+** a signal handler (a signal handler should wake a thread that calls this).
 */
-GILUA_API void gilua_interrupt(lua_State *L);
+GILUA_API int gilua_interrupt(lua_State *L);
 
 /*
 ** The switch interval in seconds: how long a thread may keep the GIL while

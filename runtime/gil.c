@@ -5,9 +5,13 @@
 ** A universe is one Lua state shared by several OS threads.  Lua itself is
 ** not thread-safe, so exactly one OS thread at a time may call the Lua API
 ** on any lua_State of the universe: the holder of the GIL.  The GIL is held
-** by default and let go explicitly (a) around every blocking call
-** (GILUA_BEGIN_ALLOW_THREADS, gilua__wait, gilua__sleep) and (b) when a
-** waiter asks the holder to step aside because the switch interval ran out.
+** by default and let go explicitly (a) around every blocking call, which
+** always goes through runtime/wait.c (gilua__wait and gilua__wait_for for
+** waits on GIL-guarded state, gilua__sleep, gilua__poll and gilua_block
+** regions for I/O) or through the public GILUA_BEGIN_ALLOW_THREADS pair
+** for host code, and (b) when a waiter asks the holder to step aside
+** because the switch interval ran out.  Debug builds assert at each of
+** these entries that the caller holds the GIL.
 **
 ** ==== States ====
 ** The GIL is either free (holder == NULL, and then nobody is queued) or
@@ -54,7 +58,8 @@
 ** ==== Hooks are per coroutine ====
 ** lua_sethook() applies to one lua_State.  Each tstate records the
 ** coroutine it is executing in ts->running (coroutine.resume, wrap and
-** close are wrapped to keep it current, see bindings/base.c), and a
+** close are wrapped to keep it current, see bindings/base.c, which calls
+** gilua__set_running), and a
 ** request arms that coroutine.  The switch of 'running' and the arming
 ** both happen under ts->hook_mu, and enter/leave re-arm the new coroutine
 ** when a request is pending, so a request is never lost to a coroutine
@@ -94,8 +99,6 @@
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -104,90 +107,10 @@ const char gilua__userhooks = 0;
 
 /* How long a thread that finds the GIL held, and nobody queued, spins
 ** before it queues and sleeps. */
-#define SPIN_NS 50000
+#define GIL_SPIN_NS 50000
 
-void gilua__cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  __asm__ __volatile__("yield");
-#endif
-}
-
-/* {====================================================================
-** Clock and pthread helpers
-** ===================================================================== */
-
-int64_t gilua__now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
-}
-
-int64_t gilua__deadline(double seconds) {
-  if (seconds < 0 || seconds > 1e9) /* -1 means forever; so do 30 years */
-    return GILUA_FOREVER;
-  return gilua__now() + (int64_t)(seconds * 1e9);
-}
-
-void gilua__fatal(const char *what, int err) {
-  fprintf(stderr, "gilua: fatal: %s failed: %s\n", what, strerror(err));
-  fflush(stderr);
-  abort();
-}
-
-void gilua__mutex_init(pthread_mutex_t *m) {
-  pthread_mutexattr_t a;
-  pthread_mutexattr_init(&a);
-#ifndef NDEBUG
-  pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK);
-#endif
-  int r = pthread_mutex_init(m, &a);
-  if (r != 0)
-    gilua__fatal("pthread_mutex_init", r);
-  pthread_mutexattr_destroy(&a);
-}
-
-void gilua__cond_init(pthread_cond_t *c) {
-  pthread_condattr_t a;
-  pthread_condattr_init(&a);
-  pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-  int r = pthread_cond_init(c, &a);
-  if (r != 0)
-    gilua__fatal("pthread_cond_init", r);
-  pthread_condattr_destroy(&a);
-}
-
-static void mlock(pthread_mutex_t *m) {
-  int r = pthread_mutex_lock(m);
-  if (r != 0)
-    gilua__fatal("pthread_mutex_lock", r);
-}
-
-static void munlock(pthread_mutex_t *m) {
-  int r = pthread_mutex_unlock(m);
-  if (r != 0)
-    gilua__fatal("pthread_mutex_unlock", r);
-}
-
-/* Waits on c until signalled or 'deadline' (monotonic ns); 0 or ETIMEDOUT. */
-static int cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m,
-                           int64_t deadline) {
-  int r;
-  if (deadline == GILUA_FOREVER) {
-    r = pthread_cond_wait(c, m);
-  } else {
-    struct timespec t;
-    t.tv_sec = (time_t)(deadline / 1000000000);
-    t.tv_nsec = (long)(deadline % 1000000000);
-    r = pthread_cond_timedwait(c, m, &t);
-  }
-  if (r != 0 && r != ETIMEDOUT)
-    gilua__fatal("pthread_cond_wait", r);
-  return r;
-}
-
-/* }==================================================================== */
+#define mlock gilua__mutex_lock
+#define munlock gilua__mutex_unlock
 
 /* {====================================================================
 ** The scheduling policy: who gets the GIL next.  Everything that decides
@@ -234,28 +157,26 @@ void gilua__gil_init(gilua_gil *g) {
   g->switches = 0;
   g->head_since = 0;
   atomic_init(&g->interval_ns, 5000000); /* 0.005 s, as CPython */
-  g->finalizer = NULL;
+  g->closer = NULL;
   /* where forced switches land must differ from run to run */
   g->rng = (uint32_t)gilua__now() ^ (uint32_t)(uintptr_t)g;
 }
 
 /* Parks the calling thread for good: the universe is being closed and
-** this (daemon) thread must never run Lua again. */
+** this (daemon) thread must never run Lua again.  (g->mu held.) */
 static void park_for_good(gilua_gil *g, gilua_tstate *ts) {
   for (;;)
     pthread_cond_wait(&ts->gil_cv, &g->mu);
 }
 
-/* Sets the hook on the coroutine 'target' is running, under its hook_mu,
-** to fire after 'count' instructions. */
+/* Sets the GIL's hook on the coroutine 'target' is running, under its
+** hook_mu, to fire after 'count' instructions. */
 static void arm(gilua_tstate *target, int count) {
   mlock(&target->hook_mu);
   if (target->running)
-    lua_sethook(target->running, gilua__hook, LUA_MASKCOUNT, count);
+    lua_sethook(target->running, gilua__hook_fn, LUA_MASKCOUNT, count);
   munlock(&target->hook_mu);
 }
-
-void gilua__arm(gilua_tstate *target) { arm(target, 1); }
 
 /*
 ** How many instructions a switch request waits, once noticed.  The VM
@@ -276,23 +197,23 @@ static int switch_count(gilua_gil *g) {
 
 #ifdef GILUA_NO_LAB
 /* A build without the GIL lab, to measure what it costs (bench/). */
-#define took(ts, w) ((void)(w))
+#define account_take(ts, w) ((void)(w))
 #else
 /* Accounts for a take that just succeeded (ts holds the GIL); 'waited'
 ** says whether it had to wait at all (else no clock is read again). */
-static void took(gilua_tstate *ts, int waited_at_all) {
+static void account_take(gilua_tstate *ts, int waited_at_all) {
   int64_t now = waited_at_all ? gilua__now() : ts->t_req;
   int64_t waited = now - ts->t_req;
   gilua_tstats *st = ts->st;
   ts->t_acq = now;
   if (st) {
-    st->acquisitions++;
-    st->wait_ns += waited;
-    if (waited > st->max_wait_ns)
-      st->max_wait_ns = waited;
+    st->r.acquisitions++;
+    st->r.wait_ns += waited;
+    if (waited > st->r.max_wait_ns)
+      st->r.max_wait_ns = waited;
   }
   if (atomic_load_explicit(&ts->u->trace, memory_order_relaxed) && waited > 0)
-    gilua__trace_span(ts, GILUA_SPAN_WAIT, GILUA_R_SWITCH, ts->t_req, now);
+    gilua__trace_span(ts, GILUA_SPAN_WAIT, GILUA_DROP_SWITCH, ts->t_req, now);
 }
 #endif
 
@@ -302,13 +223,15 @@ void gilua__gil_take(gilua_tstate *ts) {
   ts->t_req = gilua__now();
 #ifndef GILUA_NO_LAB
   if (atomic_load_explicit(&ts->u->trace, memory_order_relaxed) &&
-      ts->t_drop > 0 && ts->last_drop != GILUA_R_SWITCH)
+      ts->t_drop > 0 && ts->last_drop != GILUA_DROP_SWITCH)
     gilua__trace_span(ts, GILUA_SPAN_BLOCKED, ts->last_drop, ts->t_drop,
                       ts->t_req);
 #endif
   int spun = 0;
   mlock(&g->mu);
-  if (g->finalizer && g->finalizer != ts)
+  if (g->holder == ts)
+    gilua__fatal("gilua__gil_take (the caller holds the GIL)", EDEADLK);
+  if (g->closer && g->closer != ts)
     park_for_good(g, ts);
   if (g->holder != NULL && g->head == NULL && g->spin) {
     spun = 1;
@@ -317,17 +240,17 @@ void gilua__gil_take(gilua_tstate *ts) {
     ** ready) usually finds its waker about to block: spinning a few
     ** microseconds saves a sleep and a second wake-up. */
     munlock(&g->mu);
-    int64_t until = ts->t_req + SPIN_NS;
+    int64_t until = ts->t_req + GIL_SPIN_NS;
     for (int i = 1; atomic_load_explicit(&g->busy, memory_order_relaxed); i++)
       if ((i & 63) == 0 && gilua__now() > until)
         break;
       else
         gilua__cpu_relax();
     mlock(&g->mu);
-    if (g->finalizer && g->finalizer != ts)
+    if (g->closer && g->closer != ts)
       park_for_good(g, ts); /* the universe began closing meanwhile */
   }
-  if (g->holder == NULL && (g->head == NULL || g->finalizer == ts)) {
+  if (g->holder == NULL && (g->head == NULL || g->closer == ts)) {
     g->holder = ts; /* free: take it */
     atomic_store_explicit(&g->busy, 1, memory_order_relaxed);
     if (g->last != ts) {
@@ -335,7 +258,7 @@ void gilua__gil_take(gilua_tstate *ts) {
       g->last = ts;
     }
     munlock(&g->mu);
-    took(ts, spun);
+    account_take(ts, spun);
     errno = saved_errno;
     return;
   }
@@ -344,8 +267,8 @@ void gilua__gil_take(gilua_tstate *ts) {
     if (g->head == ts) {
       unsigned long seen = g->switches;
       int64_t due = g->head_since + atomic_load(&g->interval_ns);
-      int r = cond_wait_until(&ts->gil_cv, &g->mu, due);
-      if (g->finalizer)
+      int r = gilua__cv_wait_until(&ts->gil_cv, &g->mu, due);
+      if (g->closer)
         park_for_good(g, ts);
       if (r == ETIMEDOUT && g->holder != ts && g->holder != NULL &&
           g->switches == seen) {
@@ -356,13 +279,13 @@ void gilua__gil_take(gilua_tstate *ts) {
         g->head_since = gilua__now(); /* ask again an interval later */
       }
     } else {
-      cond_wait_until(&ts->gil_cv, &g->mu, GILUA_FOREVER);
-      if (g->finalizer)
+      gilua__cv_wait_until(&ts->gil_cv, &g->mu, GILUA_FOREVER);
+      if (g->closer)
         park_for_good(g, ts);
     }
   }
   munlock(&g->mu);
-  took(ts, 1);
+  account_take(ts, 1);
   errno = saved_errno;
 }
 
@@ -372,8 +295,8 @@ void gilua__gil_drop(gilua_tstate *ts, gilua_reason why) {
   /* the statistics are the holder's own: kept out of the critical section */
   int64_t now = gilua__now();
   if (ts->st) {
-    ts->st->held_ns += now - ts->t_acq;
-    ts->st->releases[why]++;
+    ts->st->r.held_ns += now - ts->t_acq;
+    ts->st->r.releases[why]++;
   }
   if (atomic_load_explicit(&ts->u->trace, memory_order_relaxed))
     gilua__trace_span(ts, GILUA_SPAN_HOLD, why, ts->t_acq, now);
@@ -385,25 +308,24 @@ void gilua__gil_drop(gilua_tstate *ts, gilua_reason why) {
   mlock(&g->mu);
   if (g->holder != ts) {
     munlock(&g->mu);
-    fprintf(stderr, "gilua: GIL dropped by a thread that does not hold it\n");
-    abort();
+    gilua__fatal("gilua__gil_drop (the caller does not hold the GIL)", EPERM);
   }
   atomic_store(&ts->drop_req, 0);
-  /* once the universe is closing, the finalizer never hands the GIL on */
-  gilua_tstate *next = g->finalizer ? NULL : policy_next(g);
+  /* once the universe is closing, the closer never hands the GIL on */
+  gilua_tstate *next = g->closer ? NULL : policy_next(g);
   g->holder = next;
   atomic_store_explicit(&g->busy, next != NULL, memory_order_relaxed);
   if (next) {
     g->switches++;
     g->last = next;
-    pthread_cond_signal(&next->gil_cv);
+    gilua__cond_signal(&next->gil_cv);
     if (g->head) /* the new head starts timing its turn */
-      pthread_cond_signal(&g->head->gil_cv);
+      gilua__cond_signal(&g->head->gil_cv);
   }
   munlock(&g->mu);
 }
 
-int gilua__gil_held(gilua_tstate *ts) {
+int gilua__gil_owner(gilua_tstate *ts) {
   gilua_gil *g = &ts->u->gil;
   mlock(&g->mu);
   int held = (g->holder == ts);
@@ -411,12 +333,25 @@ int gilua__gil_held(gilua_tstate *ts) {
   return held;
 }
 
+#ifndef NDEBUG
+int gilua__gil_held(gilua_tstate *ts) { return gilua__gil_owner(ts); }
+
+/* Whether the calling OS thread holds u's GIL, whatever its tstate. */
+int gilua__gil_held_here(gilua_universe *u) {
+  mlock(&u->gil.mu);
+  int held =
+      u->gil.holder && pthread_equal(u->gil.holder->thread, pthread_self());
+  munlock(&u->gil.mu);
+  return held;
+}
+#endif
+
 /* From now on only 'ts' runs Lua: every other thread parks for good the
 ** next time it wants the GIL, and nobody may arm ts's hook any more. */
-void gilua__finalize(gilua_tstate *ts) {
+void gilua__gil_freeze(gilua_tstate *ts) {
   gilua_gil *g = &ts->u->gil;
   mlock(&g->mu);
-  g->finalizer = ts;
+  g->closer = ts;
   munlock(&g->mu);
   mlock(&ts->hook_mu);
   ts->running = NULL;
@@ -425,12 +360,12 @@ void gilua__finalize(gilua_tstate *ts) {
 }
 
 /* {====================================================================
-** Coroutine tracking and the hook
+** Coroutine tracking, the hook, and interrupts
 ** ===================================================================== */
 
 /* Puts back on L the hook the user set, or none.  Caller holds hook_mu
 ** and the GIL (it reads the registry). */
-void gilua__restore_user_hook(gilua_tstate *ts, lua_State *L) {
+static void restore_user_hook(gilua_tstate *ts, lua_State *L) {
   lua_Hook h = NULL;
   int mask = 0, count = 0;
   if (atomic_load(&ts->u->user_hooks)) {
@@ -455,29 +390,98 @@ void gilua__restore_user_hook(gilua_tstate *ts, lua_State *L) {
 
 /* Makes 'co' (or NULL: nothing may be armed) the coroutine that requests
 ** arm, and arms it at once if a request is pending. */
-void gilua__set_running(gilua_tstate *ts, lua_State *co) {
+void gilua__running_set(gilua_tstate *ts, lua_State *co) {
   mlock(&ts->hook_mu);
   ts->running = co;
   if (co && (atomic_load(&ts->drop_req) || atomic_load(&ts->interrupt)))
-    lua_sethook(co, gilua__hook, LUA_MASKCOUNT, 1);
+    lua_sethook(co, gilua__hook_fn, LUA_MASKCOUNT, 1);
   munlock(&ts->hook_mu);
 }
 
-void gilua__hook_lock(gilua_tstate *ts) { mlock(&ts->hook_mu); }
-void gilua__hook_unlock(gilua_tstate *ts) { munlock(&ts->hook_mu); }
+void gilua__set_running(lua_State *L, lua_State *co) {
+  gilua__running_set(gilua__self(L), co);
+}
 
-void gilua__hook(lua_State *L, lua_Debug *ar) {
+/* Remembers the hook the user set on 'co' (NULL: none). */
+static void record_hook(lua_State *L, lua_State *co, lua_Hook h, int mask,
+                        int count) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &gilua__userhooks) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 1);
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &gilua__userhooks);
+  }
+  lua_pushthread(co);
+  lua_xmove(co, L, 1);
+  if (h == NULL) {
+    lua_pushnil(L);
+  } else {
+    lua_createtable(L, 3, 0);
+    lua_pushlightuserdata(L, (void *)h);
+    lua_rawseti(L, -2, 1);
+    lua_pushinteger(L, mask);
+    lua_rawseti(L, -2, 2);
+    lua_pushinteger(L, count);
+    lua_rawseti(L, -2, 3);
+  }
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+  atomic_store(&gilua__universe(L)->user_hooks, 1);
+}
+
+/*
+** 'running' is NULL while f runs, so no request can arm the caller's
+** coroutine; should f run out of memory, preemption of this thread
+** resumes at its next coroutine switch.
+*/
+int gilua__call_unhooked(lua_State *L, lua_State *target, lua_CFunction f,
+                         int record) {
+  gilua_tstate *ts = gilua__self(L);
+  lua_State *saved = ts->running;
+  mlock(&ts->hook_mu);
+  ts->running = NULL;
+  if (lua_gethook(target) == gilua__hook_fn)
+    restore_user_hook(ts, target);
+  munlock(&ts->hook_mu);
+  int n = f(L);
+  lua_Hook h = lua_gethook(target);
+  int mask = lua_gethookmask(target), count = lua_gethookcount(target);
+  gilua__running_set(ts, saved); /* re-arms if a request came meanwhile */
+  if (record) {
+    int top = lua_gettop(L);
+    record_hook(L, target, h, mask, count);
+    lua_settop(L, top);
+  }
+  return n;
+}
+
+void gilua__hook_fn(lua_State *L, lua_Debug *ar) {
   gilua_tstate *ts = gilua__self(L);
   (void)ar;
   mlock(&ts->hook_mu);
-  gilua__restore_user_hook(ts, L);
+  restore_user_hook(ts, L);
   munlock(&ts->hook_mu);
-  if (ts->is_main && atomic_exchange(&ts->interrupt, 0))
+  if (ts->kind == GILUA_TK_MAIN && atomic_exchange(&ts->interrupt, 0))
     luaL_error(L, "interrupted!");
   if (atomic_load(&ts->drop_req)) {
-    gilua__gil_drop(ts, GILUA_R_SWITCH);
+    gilua__gil_drop(ts, GILUA_DROP_SWITCH);
     gilua__gil_take(ts);
   }
+}
+
+/* Any thread, no GIL: raises "interrupted!" in ts (the main thread) at
+** its next instruction, and ends a wait it is blocked in.  Returns
+** whether an interrupt was already pending (not yet raised). */
+int gilua__request_interrupt(gilua_tstate *ts) {
+  int was = atomic_exchange(&ts->interrupt, 1);
+  arm(ts, 1);
+  gilua__unpark(ts);
+  gilua__wake(ts);
+  return was;
 }
 
 /* }==================================================================== */

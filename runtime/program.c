@@ -9,8 +9,13 @@
 ** async-signal-safe things) writes a byte to a pipe; a watcher thread
 ** reads it and calls gilua_interrupt(), which raises "interrupted!" in the
 ** main thread, at its next instruction or at once if it is blocked in a
-** gilua wait.  Outside Lua code (the prompt, the final clean-up) SIGINT
-** keeps its default action, as in lua.c.
+** gilua wait (a lock, a sleep, a socket, a pipe, an HTTP transfer...).  A
+** second SIGINT while the first is still pending (the main thread is in
+** a long C call that does not wait through gilua) gets the default
+** action, as in lua.c.  Outside Lua code (the prompt, the final clean-up)
+** SIGINT keeps its default action too.  Ctrl-C while the program waits
+** for its non-daemon threads at exit ends it at once with status 130, as
+** CPython's does.
 */
 
 #define _GNU_SOURCE
@@ -66,10 +71,14 @@ static void *watch_sigint(void *arg) {
   (void)arg;
   for (;;) {
     ssize_t r = read(sigpipe[0], &c, 1);
-    if (r == 1 && atomic_load(&in_call))
-      gilua_interrupt(interruptible);
-    else if (r < 0 && errno != EINTR)
+    if (r == 1 && atomic_load(&in_call)) {
+      if (gilua_interrupt(interruptible)) { /* the first is still pending */
+        signal(SIGINT, SIG_DFL);
+        kill(getpid(), SIGINT);
+      }
+    } else if (r < 0 && errno != EINTR) {
       return NULL;
+    }
   }
 }
 
@@ -232,8 +241,6 @@ static int handle_script(lua_State *L, char **argv) {
 /* {====================================================================
 ** The interactive prompt
 ** ===================================================================== */
-
-#define MAXINPUT 512
 
 static const char *get_prompt(lua_State *L, int firstline) {
   if (lua_getglobal(L, firstline ? "_PROMPT" : "_PROMPT2") == LUA_TNIL)
@@ -539,6 +546,26 @@ static int gil_end(lua_State *L) {
   return 0;
 }
 
+/* os.exit(...) with the lab on: the statistics, trace and timeline are
+** written first, then the original os.exit (upvalue 1) runs. */
+static int lab_exit(lua_State *L) {
+  int n = lua_gettop(L);
+  lua_pushcfunction(L, gil_end);
+  report(L, docall(L, 0, 0));
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, n, LUA_MULTRET);
+  return lua_gettop(L);
+}
+
+static void wrap_exit(lua_State *L) {
+  lua_getglobal(L, "os");
+  lua_getfield(L, -1, "exit");
+  lua_pushcclosure(L, lab_exit, 1);
+  lua_setfield(L, -2, "exit");
+  lua_pop(L, 1);
+}
+
 /* }==================================================================== */
 
 typedef struct {
@@ -559,6 +586,8 @@ static int pmain(lua_State *L) {
     if (report(L, docall(L, 0, 0)) != LUA_OK)
       return 0;
   }
+  if (gil_stats || gil_trace || gil_timeline)
+    wrap_exit(L);
   createargtable(L, argv, p->argc, p->script);
   lua_gc(L, LUA_GCGEN, 0, 0); /* as lua.c: generational mode */
   if (!(p->args & HAS_BIGE) && handle_luainit(L) != LUA_OK)
@@ -616,14 +645,17 @@ int main(int argc, char **argv) {
   int ok = lua_toboolean(L, -1);
   report(L, status);
   lua_settop(L, 0);
-  /* the process waits for its non-daemon threads; Ctrl-C stops that */
+  /* the process waits for its non-daemon threads; Ctrl-C ends it */
   lua_pushcfunction(L, gilua_waitthreads);
-  if (report(L, docall(L, 0, 0)) != LUA_OK)
-    ok = 0;
+  int waited = report(L, docall(L, 0, 0));
   if (gil_stats || gil_trace || gil_timeline) {
     lua_pushcfunction(L, gil_end);
     if (report(L, docall(L, 0, 0)) != LUA_OK)
       ok = 0;
+  }
+  if (waited != LUA_OK) { /* the threads still run: do not wait again */
+    fflush(NULL);
+    exit(130);
   }
   gilua_close(L);
   return (ok && status == LUA_OK) ? EXIT_SUCCESS : EXIT_FAILURE;

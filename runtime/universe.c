@@ -6,14 +6,20 @@
 ** process-wide table is needed: two universes share nothing.  The tstate
 ** of the calling OS thread is a thread-local pointer, checked against the
 ** universe (an OS thread may, through gilua_ensure, belong to several).
+**
+** This file makes universes but opens no library: bindings/init.c does
+** (as Lua's linit.c), so runtime/ depends on nothing in bindings/.  It is
+** the one file compiled twice: with GILUA_MODULE (threading.so, loaded by
+** a lua5.4 that gilua did not build) the state's extra space is not ours,
+** and the universe is found in the registry instead.
 */
 
 #define _GNU_SOURCE
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
-#include <sys/syscall.h>
 
 #include "lualib.h"
 #include "internal.h"
@@ -26,9 +32,11 @@ const char *gilua_version(void) { return GILUA_VERSION; }
 gilua_universe *gilua__universe(lua_State *L) {
   return *(gilua_universe **)lua_getextraspace(L);
 }
+
+static void set_universe(lua_State *L, gilua_universe *u) {
+  *(gilua_universe **)lua_getextraspace(L) = u;
+}
 #else
-/* In threading.so the state was made by someone else: its coroutines'
-** extra space is not ours, so the universe is found in the registry. */
 static const char UNIVERSE = 0;
 
 gilua_universe *gilua__universe(lua_State *L) {
@@ -36,6 +44,11 @@ gilua_universe *gilua__universe(lua_State *L) {
   gilua_universe *u = lua_touserdata(L, -1);
   lua_pop(L, 1);
   return u;
+}
+
+static void set_universe(lua_State *L, gilua_universe *u) {
+  lua_pushlightuserdata(L, u);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &UNIVERSE);
 }
 #endif
 
@@ -52,38 +65,18 @@ gilua_tstate *gilua__self(lua_State *L) {
   abort();
 }
 
-/* Raises "interrupted!" if an interrupt is pending for L's thread. */
-int gilua__interrupted(lua_State *L) {
-  gilua_tstate *ts = gilua__self(L);
-  if (atomic_exchange(&ts->interrupt, 0))
-    return luaL_error(L, "interrupted!");
-  return 0;
-}
+gilua_tstate *gilua__main(gilua_universe *u) { return u->main; }
+int gilua__borrowed(gilua_universe *u) { return u->borrowed; }
+size_t gilua__stack_size(gilua_universe *u) { return u->stack_size; }
+void gilua__set_stack_size(gilua_universe *u, size_t n) { u->stack_size = n; }
+lua_Integer gilua__next_name(gilua_universe *u) { return ++u->name_seq; }
 
-/* Lua's standard libraries, in luaL_openlibs' order, with gilua's io. */
-static int openall(lua_State *L) {
-  static const luaL_Reg libs[] = {{LUA_GNAME, luaopen_base},
-                                  {LUA_LOADLIBNAME, luaopen_package},
-                                  {LUA_COLIBNAME, luaopen_coroutine},
-                                  {LUA_TABLIBNAME, luaopen_table},
-                                  {LUA_IOLIBNAME, gilua__open_io},
-                                  {LUA_OSLIBNAME, luaopen_os},
-                                  {LUA_STRLIBNAME, luaopen_string},
-                                  {LUA_MATHLIBNAME, luaopen_math},
-                                  {LUA_UTF8LIBNAME, luaopen_utf8},
-                                  {LUA_DBLIBNAME, luaopen_debug},
-                                  {NULL, NULL}};
-  for (const luaL_Reg *lib = libs; lib->func; lib++) {
-    luaL_requiref(L, lib->name, lib->func, 1);
-    lua_pop(L, 1);
-  }
-  gilua__openlibs(L);
-  return 0;
-}
-
-/* Makes a universe around L, whose calling OS thread becomes the main
-** thread and takes the GIL; NULL when out of memory. */
-static gilua_universe *attach(lua_State *L) {
+/*
+** Makes a universe around L, whose calling OS thread becomes the main
+** thread and takes the GIL; NULL when out of memory.  'borrowed': L was
+** made by someone else (threading.so).
+*/
+gilua_universe *gilua__universe_attach(lua_State *L, int borrowed) {
   gilua_universe *u = calloc(1, sizeof *u);
   if (u == NULL)
     return NULL;
@@ -92,24 +85,18 @@ static gilua_universe *attach(lua_State *L) {
   gilua__cond_init(&u->exit_cv);
   u->interval = 0.005;
   u->L = L;
-#ifndef GILUA_MODULE
-  *(gilua_universe **)lua_getextraspace(L) = u;
-#else
-  lua_pushlightuserdata(L, u);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &UNIVERSE);
-#endif
-  gilua_tstate *ts = gilua__tstate_new(u);
+  u->borrowed = borrowed;
+  u->stats_since = gilua__now();
+  gilua_tstate *ts = gilua__tstate_attach(u, GILUA_TK_MAIN, "MainThread");
   if (ts == NULL) {
+    gilua__mutex_destroy(&u->gil.mu);
+    gilua__mutex_destroy(&u->mu);
+    gilua__cond_destroy(&u->exit_cv);
     free(u);
     return NULL;
   }
+  set_universe(L, u);
   ts->L = ts->running = L;
-  ts->is_main = 1;
-  u->stats_since = gilua__now();
-  ts->st = gilua__stats_new(u, "MainThread");
-  ts->state = GILUA_TS_RUNNING;
-  ts->thread = pthread_self();
-  atomic_store(&ts->native_id, (long)syscall(SYS_gettid));
   u->main = ts;
   gilua__link(ts);
   gilua__current = ts;
@@ -117,43 +104,28 @@ static gilua_universe *attach(lua_State *L) {
   return u;
 }
 
-lua_State *gilua_newstatex(unsigned flags) {
+lua_State *gilua__universe_new(void) {
   lua_State *L = luaL_newstate();
   if (L == NULL)
     return NULL;
-  if (attach(L) == NULL) {
+  if (gilua__universe_attach(L, 0) == NULL) {
     lua_close(L);
-    return NULL;
-  }
-  if (flags & GILUA_NOENV) {
-    lua_pushboolean(L, 1);
-    lua_setfield(L, LUA_REGISTRYINDEX, "LUA_NOENV");
-  }
-  lua_gc(L, LUA_GCSTOP);
-  lua_pushcfunction(L, openall);
-  int status = lua_pcall(L, 0, 0, 0);
-  lua_gc(L, LUA_GCRESTART);
-  if (status != LUA_OK) {
-    gilua_close(L);
     return NULL;
   }
   return L;
 }
 
-lua_State *gilua_newstate(void) { return gilua_newstatex(0); }
-
 /* Finds a live non-daemon thread other than the caller, or NULL. */
 static gilua_tstate *nondaemon(gilua_universe *u, gilua_tstate *self) {
   for (gilua_tstate *t = u->live; t; t = t->next)
-    if (t != self && !t->daemon && !t->foreign && t->state == GILUA_TS_RUNNING)
+    if (t != self && !t->daemon && t->kind == GILUA_TK_THREAD &&
+        t->state == GILUA_TS_RUNNING)
       return t;
   return NULL;
 }
 
 static const char ATEXIT = 0; /* registry: functions run before joining */
 
-/* Registers the function on the top (popped) to run when the program
-** ends, before its threads are joined (the executors' shutdown). */
 void gilua__atexit(lua_State *L) {
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &ATEXIT) == LUA_TNIL) {
     lua_pop(L, 1);
@@ -181,25 +153,28 @@ int gilua_waitthreads(lua_State *L) {
   }
   lua_pop(L, 1);
   gilua_tstate *t;
-  while ((t = nondaemon(self->u, self)) != NULL) {
-    if (gilua__wait(self, &t->joiners, GILUA_FOREVER, GILUA_R_JOIN) == EINTR)
-      atomic_store(&self->interrupt, 1);
-    gilua__interrupted(L);
-  }
+  while ((t = nondaemon(self->u, self)) != NULL)
+    gilua__thread_join(L, t, GILUA_FOREVER);
   return 0;
+}
+
+/* Ends the universe's Lua life: from now on only the calling thread runs
+** Lua, and no trace is recorded.  (threading.so's exit sentinel.) */
+void gilua__universe_freeze(lua_State *L) {
+  gilua_universe *u = gilua__universe(L);
+  gilua__trace_stop_u(u);
+  gilua__gil_freeze(u->main);
 }
 
 int gilua_close(lua_State *L) {
   gilua_universe *u = gilua__universe(L);
   gilua_tstate *ts = u->main;
   int failed = 0;
-#ifndef NDEBUG
-  if (gilua__current != ts || !gilua__gil_held(ts)) {
+  if (gilua__current != ts || !gilua__gil_owner(ts)) {
     fprintf(stderr, "gilua: gilua_close must be called from the universe's "
                     "main thread, holding the GIL\n");
     abort();
   }
-#endif
   L = u->L;
   lua_pushcfunction(L, gilua_waitthreads);
   if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
@@ -214,31 +189,27 @@ int gilua_close(lua_State *L) {
   ** out of their OS thread: wait for those. */
   int stuck = 0;
   for (gilua_tstate *t = u->live; t; t = t->next)
-    stuck += (t != ts && !t->foreign && t->state == GILUA_TS_RUNNING);
-  gilua__trace_stop(u);
-  gilua__finalize(ts);
+    stuck +=
+        (t != ts && t->kind == GILUA_TK_THREAD && t->state == GILUA_TS_RUNNING);
+  gilua__trace_stop_u(u);
+  gilua__gil_freeze(ts);
   lua_close(L);
   gilua__unlink(ts);
   if (gilua__current == ts)
     gilua__current = NULL;
   /* Daemon threads may still sleep on the universe's mutexes: then it
   ** must outlive this call, and is left for the process exit to reclaim. */
-  pthread_mutex_lock(&u->mu);
+  gilua__mutex_lock(&u->mu);
   while (u->os_threads > stuck)
-    pthread_cond_wait(&u->exit_cv, &u->mu);
+    gilua__cv_wait_until(&u->exit_cv, &u->mu, GILUA_FOREVER);
   int orphans = u->os_threads;
-  pthread_mutex_unlock(&u->mu);
+  gilua__mutex_unlock(&u->mu);
   if (orphans == 0) {
-    while (u->stats) {
-      gilua_tstats *st = u->stats;
-      u->stats = st->next;
-      free(st);
-    }
-    free(u->trace_mem); /* stopped above; its mutex is idle */
+    gilua__stats_free(u);
     gilua__tstate_decref(ts);
-    pthread_mutex_destroy(&u->mu);
-    pthread_cond_destroy(&u->exit_cv);
-    pthread_mutex_destroy(&u->gil.mu);
+    gilua__mutex_destroy(&u->mu);
+    gilua__cond_destroy(&u->exit_cv);
+    gilua__mutex_destroy(&u->gil.mu);
     free(u);
   }
   return failed;
@@ -246,17 +217,14 @@ int gilua_close(lua_State *L) {
 
 gilua_tstate *gilua_unlock(lua_State *L) {
   gilua_tstate *ts = gilua__self(L);
-  gilua__gil_drop(ts, GILUA_R_HOST);
+  gilua__gil_drop(ts, GILUA_DROP_HOST);
   return ts;
 }
 
 void gilua_lock(gilua_tstate *ts) { gilua__gil_take(ts); }
 
-void gilua_interrupt(lua_State *L) {
-  gilua_tstate *m = gilua__universe(L)->main;
-  atomic_store(&m->interrupt, 1);
-  gilua__arm(m);
-  gilua__unpark(m);
+int gilua_interrupt(lua_State *L) {
+  return gilua__request_interrupt(gilua__universe(L)->main);
 }
 
 int gilua_setswitchinterval(lua_State *L, double seconds) {
@@ -285,30 +253,26 @@ lua_State *gilua_ensure(lua_State *L) {
   gilua_universe *u = gilua__universe(L);
   gilua_tstate *ts = gilua__current;
   if (ts && ts->u == u) { /* already attached: nest */
-    if (ts->ensure_depth++ == 0 && !ts->foreign) {
-      ts->ensure_took = !gilua__gil_held(ts);
+    if (ts->ensure_depth++ == 0 && ts->kind != GILUA_TK_HOST) {
+      ts->ensure_took = !gilua__gil_owner(ts);
       if (ts->ensure_took)
         gilua__gil_take(ts);
     }
     return ts->L;
   }
-  ts = gilua__tstate_new(u);
+  char name[32];
+  ts = gilua__tstate_attach(u, GILUA_TK_HOST, NULL);
   if (ts == NULL)
     return NULL;
-  ts->foreign = 1;
   ts->daemon = 1;
-  ts->thread = pthread_self();
-  ts->state = GILUA_TS_RUNNING;
-  atomic_store(&ts->native_id, (long)syscall(SYS_gettid));
   gilua__gil_take(ts);
-  char name[32];
   snprintf(name, sizeof name, "Dummy-%ld", u->next_id + 1);
   ts->st = gilua__stats_new(u, name);
   /* the main state's stack is only borrowed for one slot, GIL held */
   lua_State *T = lua_newthread(u->L);
   ts->ref_co = luaL_ref(u->L, LUA_REGISTRYINDEX);
   ts->L = T;
-  gilua__set_running(ts, T);
+  gilua__running_set(ts, T);
   gilua__link(ts);
   ts->ensure_depth = 1;
   ts->prev_current = gilua__current;
@@ -324,95 +288,14 @@ void gilua_release(lua_State *T) {
   }
   if (--ts->ensure_depth > 0)
     return;
-  if (!ts->foreign) { /* a thread of the universe: undo what ensure did */
+  if (ts->kind != GILUA_TK_HOST) { /* a thread of the universe: undo ensure */
     if (ts->ensure_took)
-      gilua__gil_drop(ts, GILUA_R_HOST);
+      gilua__gil_drop(ts, GILUA_DROP_HOST);
     return;
   }
-  gilua__unlink(ts);
-  gilua__set_running(ts, NULL);
-  if (ts->st)
-    ts->st->ended = 1;
-  luaL_unref(T, LUA_REGISTRYINDEX, ts->ref_co);
   gilua__current = ts->prev_current;
-  gilua__gil_drop(ts, GILUA_R_HOST);
+  gilua__thread_exit(ts, GILUA_DROP_HOST);
   gilua__tstate_decref(ts);
 }
 
 /* }==================================================================== */
-
-/* Makes gilua's modules available to require() and replaces the standard
-** functions that must know about threads (bindings/base.c). */
-void gilua__openlibs(lua_State *L) {
-  static const luaL_Reg modules[] = {{"threading", gilua__open_threading},
-                                     {"time", gilua__open_time},
-                                     {"queue", gilua__open_queue},
-                                     {"futures", gilua__open_futures},
-                                     {"socket", gilua__open_socket},
-                                     {"http", gilua__open_http},
-                                     {NULL, NULL}};
-  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
-  luaL_setfuncs(L, modules, 0);
-  lua_pop(L, 1);
-  gilua__open_base(L);
-}
-
-#ifdef GILUA_MODULE
-/* {====================================================================
-** threading.so: gilua's modules in a Lua that gilua did not make (the
-** stock lua5.4 program).  require("threading") makes the universe around
-** that state; the calling OS thread becomes its main thread.  At
-** lua_close, an "exit sentinel" (the last object marked for finalization
-** when the last thread started, so its finalizer runs before those of
-** older objects) waits for the non-daemon threads, then parks the rest.
-** ===================================================================== */
-
-static const char SENTINEL = 0;
-
-static int sentinel_gc(lua_State *L) {
-  int *live = lua_touserdata(L, 1);
-  if (!*live)
-    return 0; /* replaced by a newer sentinel */
-  lua_pushcfunction(L, gilua_waitthreads);
-  if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
-    fprintf(stderr, "lua: %s\n", lua_tostring(L, -1));
-    lua_pop(L, 1);
-  }
-  gilua_universe *u = gilua__universe(L);
-  gilua__trace_stop(u);
-  gilua__finalize(u->main);
-  return 0;
-}
-
-void gilua__exit_sentinel(lua_State *L) {
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &SENTINEL) == LUA_TUSERDATA)
-    *(int *)lua_touserdata(L, -1) = 0;
-  lua_pop(L, 1);
-  int *live = lua_newuserdatauv(L, sizeof *live, 0);
-  *live = 1;
-  lua_createtable(L, 0, 1);
-  lua_pushcfunction(L, sentinel_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_setmetatable(L, -2);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &SENTINEL);
-}
-
-GILUA_API int luaopen_threading(lua_State *L) {
-  if (gilua__universe(L) == NULL) {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
-    lua_State *M = lua_tothread(L, -1);
-    lua_pop(L, 1);
-    gilua_universe *u = attach(M);
-    if (u == NULL)
-      return luaL_error(L, "threading: not enough memory");
-    gilua__set_running(u->main, L);
-    gilua__openlibs(L);
-    gilua__exit_sentinel(L);
-  }
-  return gilua__open_threading(L);
-}
-
-/* }==================================================================== */
-#else
-void gilua__exit_sentinel(lua_State *L) { (void)L; }
-#endif

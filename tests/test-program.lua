@@ -118,7 +118,7 @@ for _, case in ipairs{
   local path = tmpfile("local threading = require('threading'); local time = require('time'); "
     .. case[2])
   local o, e = sh(string.format(
-    "timeout -s KILL 20 %s %s & p=$!; sleep 0.5; kill -INT $p; wait $p; echo $?", GILUA, path))
+    "timeout --foreground -s KILL 20 %s %s & p=$!; sleep 0.5; kill -INT $p; wait $p; echo $?", GILUA, path))
   T.ok(o:match("(%d+)%s*$") == "1" and e:find("interrupted!", 1, true),
     "Ctrl-C interrupts the main thread in " .. case[1])
   ::continue::
