@@ -119,8 +119,9 @@ GILUA_API void gilua_release(lua_State *T);
 ** process).  Returns 1 if an interrupt was already pending (delivered but
 ** not yet raised: the main thread is inside a long C call that does not
 ** wait through gilua), else 0; a program's second Ctrl-C may then take the
-** default action, as lua.c does.  Any OS thread, no GIL needed; not from
-** a signal handler (a signal handler should wake a thread that calls this).
+** default action, as lua.c does.  Any OS thread, no GIL needed, but never
+** while or after gilua_close() runs for that universe; not from a signal
+** handler (a signal handler should wake a thread that calls this).
 */
 GILUA_API int gilua_interrupt(lua_State *L);
 

@@ -166,7 +166,7 @@ void gilua__gil_init(gilua_gil *g) {
 ** this (daemon) thread must never run Lua again.  (g->mu held.) */
 static void park_for_good(gilua_gil *g, gilua_tstate *ts) {
   for (;;)
-    pthread_cond_wait(&ts->gil_cv, &g->mu);
+    gilua__cv_wait_until(&ts->gil_cv, &g->mu, GILUA_FOREVER);
 }
 
 /* Sets the GIL's hook on the coroutine 'target' is running, under its

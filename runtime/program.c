@@ -49,8 +49,9 @@ static const char *gil_script;   /* what ran, for the timeline title */
 ** Interrupts
 ** ===================================================================== */
 
-static lua_State *interruptible; /* the universe to interrupt */
-static atomic_int in_call;       /* Lua code is running */
+static lua_State *interruptible; /* the universe to interrupt (intr_mu) */
+static pthread_mutex_t intr_mu = PTHREAD_MUTEX_INITIALIZER;
+static atomic_int in_call; /* Lua code is running */
 static int sigpipe[2] = {-1, -1};
 
 static void on_sigint(int sig) {
@@ -72,7 +73,10 @@ static void *watch_sigint(void *arg) {
   for (;;) {
     ssize_t r = read(sigpipe[0], &c, 1);
     if (r == 1 && atomic_load(&in_call)) {
-      if (gilua_interrupt(interruptible)) { /* the first is still pending */
+      pthread_mutex_lock(&intr_mu); /* the universe lives while held */
+      int pending = interruptible && gilua_interrupt(interruptible);
+      pthread_mutex_unlock(&intr_mu);
+      if (pending) { /* the first is still pending: the default action */
         signal(SIGINT, SIG_DFL);
         kill(getpid(), SIGINT);
       }
@@ -657,6 +661,9 @@ int main(int argc, char **argv) {
     fflush(NULL);
     exit(130);
   }
+  pthread_mutex_lock(&intr_mu); /* no interrupt may reach a closing state */
+  interruptible = NULL;
+  pthread_mutex_unlock(&intr_mu);
   gilua_close(L);
   return (ok && status == LUA_OK) ? EXIT_SUCCESS : EXIT_FAILURE;
 }

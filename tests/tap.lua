@@ -5,7 +5,11 @@
 --   T.near(got, want, name)   -- a duration: >= 0.6x and < 10x want
 --   T.skip(name, why); T.diag(msg)
 --   T.with_ticker(f)          -- ticks of another thread while f runs
---   T.done()                  -- the plan, a summary line, the exit status
+--   T.case(name, f)           -- runs f protected: an error fails the case
+--                             -- and the file goes on
+--   T.leave(thread)           -- a thread the file means to leave running
+--   T.done()                  -- the plan, a summary line, the exit status;
+--                             -- fails if a thread is left running
 local T = {}
 local count, failed = 0, 0
 
@@ -78,7 +82,39 @@ function T.with_ticker(f)
   return seen, table.unpack(res, 1, res.n)
 end
 
+function T.case(name, f)
+  local ok, err = xpcall(f, debug.traceback)
+  if not ok then report(false, name .. " (raised)", err) end
+  return ok
+end
+
+local left = setmetatable({}, {__mode = "k"})
+function T.leave(thread) left[thread] = true end
+
+-- Threads still running that nobody meant to leave, after a grace period
+-- for those about to end.
+local function stray_threads()
+  local threading = package.loaded.threading
+  if not threading then return {} end
+  local time = require("time")
+  local deadline = time.monotonic() + 2
+  repeat
+    local stray = {}
+    for _, t in ipairs(threading.enumerate()) do
+      if t ~= threading.main_thread() and not left[t] and t:is_alive() then
+        stray[#stray + 1] = t.name
+      end
+    end
+    if #stray == 0 or time.monotonic() > deadline then return stray end
+    time.sleep(0.02)
+  until false
+end
+
 function T.done()
+  local stray = stray_threads()
+  if #stray > 0 then
+    report(false, "no thread left running", "still running: " .. table.concat(stray, ", "))
+  end
   io.write(string.format("1..%d\n# %d passed, %d failed\n", count, count - failed, failed))
   io.stdout:flush()
   os.exit(failed == 0 and 0 or 1)
