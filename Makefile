@@ -11,7 +11,7 @@ PKGS_BENCH = $(PKGS_TEST) python3
 LUA_CFLAGS := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
 LUA_STATIC := $(firstword $(wildcard /usr/lib/*/liblua5.4.a) -llua5.4)
 
-WARN = -Wall -Wextra -Wno-unused-parameter
+WARN = -Wall -Wextra -Wno-unused-parameter -Wunused-macros
 CFLAGS ?= -O2 -g
 DEFS ?= -DNDEBUG
 ALL_CFLAGS = $(CFLAGS) $(DEFS) $(WARN) -std=gnu11 -pthread -fvisibility=hidden \
@@ -41,7 +41,7 @@ MOD_OBJ = $(filter-out $(BUILD)/pic/runtime/universe.o,$(PIC_OBJ)) \
   $(BUILD)/mod/runtime/universe.o
 LIBDIR_LUA = lib/lua/5.4
 
-.PHONY: all deps test demo timeline lint format bench tsan asan clean install \
+.PHONY: all deps test test-debug demo timeline lint format bench tsan asan clean install \
   install-files uninstall
 all: deps $(BUILD)/gilua $(BUILD)/libgilua.a $(BUILD)/libgilua.so \
   $(BUILD)/threading.so
@@ -121,10 +121,20 @@ $(BUILD)/tests/%: tests/c/%.c tests/c/ctest.h $(BUILD)/libgilua.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/c -o $@ $< $(BUILD)/libgilua.a $(LIBS)
 
+# The suite runs twice: on the release build, then on a debug build whose
+# assertions check the GIL discipline (who holds it where) and whose
+# mutexes report misuse.
 test:
 	@tools/deps.sh $(PKGS_TEST)
 	@$(MAKE) --no-print-directory all $(CTEST_BIN)
 	@tests/run.sh $(BUILD)/gilua
+	@$(MAKE) --no-print-directory test-debug
+
+test-debug:
+	@$(MAKE) --no-print-directory BUILD=build-debug DEFS= CFLAGS="-O1 -g" \
+	  all $(CTEST_SRC:tests/c/%.c=build-debug/tests/%)
+	@echo "-- the same suite on the debug build (assertions on)"
+	@tests/run.sh build-debug/gilua
 
 demo:
 	@tools/deps.sh $(PKGS_BUILD)
@@ -174,4 +184,4 @@ asan:
 	  GILUA_SANITIZER=asan tests/run.sh build-asan/gilua
 
 clean:
-	rm -rf build build-tsan build-asan build-nolab
+	rm -rf build build-debug build-tsan build-asan build-nolab

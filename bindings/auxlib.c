@@ -90,6 +90,14 @@ void gilua__pushargs(lua_State *L, int idx, lua_Integer n) {
 ** Classes and with()
 ** ===================================================================== */
 
+void gilua__nameclass(lua_State *L, const char *tname, int methods) {
+  methods = lua_absindex(L, methods);
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  lua_pushvalue(L, methods);
+  lua_setfield(L, -2, tname);
+  lua_pop(L, 1);
+}
+
 void gilua__newclass(lua_State *L, const char *tname, const luaL_Reg *methods,
                      const luaL_Reg *meta) {
   luaL_newmetatable(L, tname); /* sets __name */
@@ -100,6 +108,8 @@ void gilua__newclass(lua_State *L, const char *tname, const luaL_Reg *methods,
     lua_pop(L, 1);
     lua_newtable(L);
     luaL_setfuncs(L, methods, 0);
+    if (strchr(tname, '.'))
+      gilua__nameclass(L, tname, -1);
     lua_setfield(L, -2, own_index ? "methods" : "__index");
   }
   lua_pop(L, 1);

@@ -76,6 +76,9 @@ static int base_print(lua_State *L) {
 ** interrupt ends it: the child then gets SIGINT (it usually got one from
 ** the terminal already), a quarter of a second to end, then SIGKILL, and
 ** is always reaped (as CPython's subprocess does on KeyboardInterrupt).
+** The child stays in the caller's process group, so that an interactive
+** command keeps the terminal; the shell's own children get Ctrl-C from
+** the terminal, not from us.
 ** ===================================================================== */
 
 /* Waits for the child pid (a pidfd when there is one); its status, or

@@ -43,6 +43,13 @@ GILUA_HIDDEN void gilua__pushargs(lua_State *L, int idx, lua_Integer n);
 GILUA_HIDDEN void gilua__newclass(lua_State *L, const char *tname,
                                   const luaL_Reg *methods,
                                   const luaL_Reg *meta);
+/* Lets argument errors name the methods of the table at 'methods'
+** ("bad argument #1 to 'threading.Lock.acquire'") when the call site
+** gives no name: luaL_argerror then finds them in package.loaded, under
+** 'tname', as it finds a module's functions.  newclass does it for
+** every type whose name has a dot. */
+GILUA_HIDDEN void gilua__nameclass(lua_State *L, const char *tname,
+                                   int methods);
 /* obj:with(f, ...): calls acquire(obj) first; calls f(...); then
 ** release(obj) whether f raised or not; returns f's results or re-raises.
 ** f may not yield (the lock would be let go by whoever resumed it). */

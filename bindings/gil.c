@@ -172,5 +172,6 @@ static const luaL_Reg gil_funcs[] = {{"stats", gil_stats},
 /* Adds threading.gil to the module table on the top. */
 void gilua__open_gil(lua_State *L) {
   luaL_newlib(L, gil_funcs);
+  gilua__nameclass(L, "threading.gil", -1); /* errors name its functions */
   lua_setfield(L, -2, "gil");
 }

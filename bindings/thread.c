@@ -454,6 +454,7 @@ void gilua__open_thread(lua_State *L) {
   luaL_setfuncs(L, thread_meta, 0);
   lua_pop(L, 1);
   luaL_newlib(L, thread_methods); /* the class */
+  gilua__nameclass(L, THREAD, -1);
   lua_createtable(L, 0, 1);
   lua_pushcfunction(L, class_call);
   lua_setfield(L, -2, "__call");

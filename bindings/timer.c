@@ -83,5 +83,6 @@ void gilua__open_timer(lua_State *L) {
   lua_insert(L, -2);
   lua_call(L, 1, 1);
   luaL_setfuncs(L, timer_methods, 0);
+  gilua__nameclass(L, "threading.Timer", -1);
   lua_setfield(L, -2, "Timer");
 }
