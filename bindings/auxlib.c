@@ -98,19 +98,34 @@ void gilua__nameclass(lua_State *L, const char *tname, int methods) {
   lua_pop(L, 1);
 }
 
+/* Whether 'meta' has an __index of its own. */
+static int own_index(const luaL_Reg *meta) {
+  for (; meta && meta->name; meta++)
+    if (strcmp(meta->name, "__index") == 0)
+      return 1;
+  return 0;
+}
+
 void gilua__newclass(lua_State *L, const char *tname, const luaL_Reg *methods,
                      const luaL_Reg *meta) {
   luaL_newmetatable(L, tname); /* sets __name */
-  if (meta)
-    luaL_setfuncs(L, meta, 0);
+  int own = own_index(meta);
   if (methods) {
-    int own_index = lua_getfield(L, -1, "__index") != LUA_TNIL;
-    lua_pop(L, 1);
+    /* __index first: the key looked up on every method call takes its
+    ** main position in the metatable's hash part */
     lua_newtable(L);
     luaL_setfuncs(L, methods, 0);
     if (strchr(tname, '.'))
       gilua__nameclass(L, tname, -1);
-    lua_setfield(L, -2, own_index ? "methods" : "__index");
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, own ? "methods" : "__index");
+  } else {
+    lua_pushnil(L);
+  }
+  if (meta) { /* the methods table is their upvalue 1 */
+    luaL_setfuncs(L, meta, 1);
+  } else {
+    lua_pop(L, 1);
   }
   lua_pop(L, 1);
 }
@@ -230,10 +245,10 @@ void gilua__ring_push(lua_State *L, gilua_ring *r, int obj, int uv) {
   for (;;) {
     if (r->count < r->cap) { /* no allocation from here on */
       lua_getiuservalue(L, obj, uv);
-      lua_insert(L, -2);
+      lua_pushvalue(L, -2);
       lua_rawseti(L, -2, (r->head + r->count) % r->cap + 1);
       r->count++;
-      lua_pop(L, 1);
+      lua_pop(L, 2);
       return;
     }
     lua_Integer ncap = r->cap * 2;

@@ -145,10 +145,8 @@ static int barrier_index(lua_State *L) {
     lua_pushinteger(L, b->broken ? 0 : b->count);
   else if (strcmp(k, "broken") == 0)
     lua_pushboolean(L, b->broken);
-  else {
-    luaL_getmetafield(L, 1, "methods");
-    lua_getfield(L, -1, k);
-  }
+  else
+    lua_getfield(L, lua_upvalueindex(1), k);
   return 1;
 }
 

@@ -39,7 +39,8 @@ GILUA_HIDDEN void gilua__pushargs(lua_State *L, int idx, lua_Integer n);
 /* Makes the metatable 'tname' with __index = the methods and the given
 ** metamethods ('meta' may be NULL); leaves nothing on the stack.  A
 ** metamethod __index in 'meta' replaces the methods table, which is then
-** stored as the metatable's field "methods". */
+** stored as the metatable's field "methods"; every metamethod gets the
+** methods table as its upvalue 1 (so an __index looks there first). */
 GILUA_HIDDEN void gilua__newclass(lua_State *L, const char *tname,
                                   const luaL_Reg *methods,
                                   const luaL_Reg *meta);

@@ -479,6 +479,10 @@ static int queue_shutdown(lua_State *L) {
 /* q.maxsize (settable), q.is_shutdown, q.unfinished_tasks; methods */
 static int queue_index(lua_State *L) {
   queueobj *q = check_queue(L);
+  lua_settop(L, 2);
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL)
+    return 1; /* a method: the common case */
   const char *k = lua_tostring(L, 2);
   if (k && strcmp(k, "maxsize") == 0 && !q->simple)
     lua_pushinteger(L, q->maxsize);
@@ -486,11 +490,8 @@ static int queue_index(lua_State *L) {
     lua_pushboolean(L, q->state != ALIVE);
   else if (k && strcmp(k, "unfinished_tasks") == 0 && !q->simple)
     lua_pushinteger(L, q->unfinished);
-  else {
-    luaL_getmetafield(L, 1, "methods");
-    lua_pushvalue(L, 2);
-    lua_rawget(L, -2);
-  }
+  else
+    lua_pushnil(L);
   return 1;
 }
 

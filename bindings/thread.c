@@ -203,13 +203,13 @@ static int thread_start(lua_State *L) {
   gilua_tstate *ts = gilua__thread_new(L, name, t->daemon);
   if (ts == NULL)
     return luaL_error(L, "Thread:start: can't start new thread (no memory)");
-  lua_pop(L, 2);
   if (t->ts) { /* started by another thread while we allocated */
     gilua__thread_unref(ts);
     return luaL_error(L, "Thread:start: threads can only be started once");
   }
   t->ts = ts;
-  int r = gilua__thread_start(L, ts, 1, thread_body);
+  int r = gilua__thread_start(L, ts, 1, name, thread_body);
+  lua_pop(L, 2); /* the name was used */
   if (r != 0) {
     t->ts = NULL;
     gilua__thread_unref(ts);

@@ -224,11 +224,12 @@ typedef void (*gilua_body)(lua_State *co, gilua_tstate *ts);
 GILUA_HIDDEN gilua_tstate *gilua__thread_new(lua_State *L, const char *name,
                                              int daemon);
 GILUA_HIDDEN void gilua__thread_unref(gilua_tstate *ts);
-/* Starts ts: anchors the object at 'obj' and a new Lua thread, makes the
-** OS thread, and returns once it has begun to run (interrupts pending
-** meanwhile are left pending).  0, or an errno value (ts is NEW again). */
+/* Starts ts, named 'name' in the statistics: anchors the object at 'obj'
+** and a new Lua thread, makes the OS thread, and returns once it has
+** begun to run (interrupts pending meanwhile are left pending).  0, or an
+** errno value (ts is NEW again). */
 GILUA_HIDDEN int gilua__thread_start(lua_State *L, gilua_tstate *ts, int obj,
-                                     gilua_body body);
+                                     const char *name, gilua_body body);
 /* Waits until ts is DONE (1) or the deadline passes (0). */
 GILUA_HIDDEN int gilua__thread_join(lua_State *L, gilua_tstate *ts,
                                     int64_t deadline);

@@ -182,9 +182,9 @@ done:
 }
 
 /* The allocations of a start, protected: a memory error leaves ts NEW.
-** Upvalue 1 is ts; the Thread object is argument 1. */
+** Arguments: the Thread object, ts. */
 static int anchor(lua_State *L) {
-  gilua_tstate *ts = lua_touserdata(L, lua_upvalueindex(1));
+  gilua_tstate *ts = lua_touserdata(L, 2);
   lua_State *co = lua_newthread(L);
   ts->ref_co = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_pushvalue(L, 1);
@@ -196,7 +196,7 @@ static int anchor(lua_State *L) {
 static int is_started(void *ud) { return ((gilua_tstate *)ud)->started; }
 
 int gilua__thread_start(lua_State *L, gilua_tstate *ts, int obj,
-                        gilua_body body) {
+                        const char *name, gilua_body body) {
   gilua_universe *u = ts->u;
   GILUA_ASSERT_HELD_HERE(u);
   if (ts->state != GILUA_TS_NEW)
@@ -205,21 +205,14 @@ int gilua__thread_start(lua_State *L, gilua_tstate *ts, int obj,
   ** the GIL, and another thread must not start ts meanwhile. */
   ts->state = GILUA_TS_RUNNING;
   obj = lua_absindex(L, obj);
-  lua_pushlightuserdata(L, ts);
-  lua_pushcclosure(L, anchor, 1);
+  lua_pushcfunction(L, anchor);
   lua_pushvalue(L, obj);
-  int r = lua_pcall(L, 1, 0, 0) == LUA_OK ? 0 : ENOMEM;
+  lua_pushlightuserdata(L, ts);
+  int r = lua_pcall(L, 2, 0, 0) == LUA_OK ? 0 : ENOMEM;
   if (r != 0)
     lua_pop(L, 1);
-  char name[64];
-  if (r == 0) {
-    lua_getfield(L, obj, "name"); /* may run Lua code (__index): before */
-    snprintf(name, sizeof name, "%s",
-             lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?");
-    lua_pop(L, 1);
-    if ((ts->st = gilua__stats_new(u, name)) == NULL)
-      r = ENOMEM;
-  }
+  if (r == 0 && (ts->st = gilua__stats_new(u, name)) == NULL)
+    r = ENOMEM;
   if (r == 0) {
     ts->body = body;
     ts->running = ts->L;
