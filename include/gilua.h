@@ -64,10 +64,12 @@ GILUA_API lua_State *gilua_newstatex(unsigned flags);
 GILUA_API int gilua_close(lua_State *L);
 
 /*
-** Waits until every non-daemon thread of the universe has ended, including
-** threads started meanwhile.  A lua_CFunction: call it with lua_pcall from
-** the main thread (GIL held); it raises "interrupted!" when
-** gilua_interrupt() is called meanwhile.  gilua_close() calls it too.
+** Runs the universe's exit hooks once (they shut the thread pools down, so
+** that queued work completes), then waits until every non-daemon thread
+** has ended, including threads started meanwhile.  A lua_CFunction: call
+** it with lua_pcall from the main thread (GIL held); it raises
+** "interrupted!" when gilua_interrupt() is called meanwhile.
+** gilua_close() calls it too.
 */
 GILUA_API int gilua_waitthreads(lua_State *L);
 
