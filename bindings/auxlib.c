@@ -77,6 +77,19 @@ lua_Integer gilua__arglen(lua_State *L, int idx, const char *what) {
   return n;
 }
 
+int gilua__kwargs(lua_State *L, int arg, const char *const names[]) {
+  if (lua_gettop(L) != arg || lua_type(L, arg) != LUA_TTABLE)
+    return 0;
+  int n = 0;
+  while (names[n])
+    n++;
+  luaL_checkstack(L, n, NULL);
+  for (int i = 0; i < n; i++)
+    lua_getfield(L, arg, names[i]);
+  lua_remove(L, arg);
+  return 1;
+}
+
 void gilua__pushargs(lua_State *L, int idx, lua_Integer n) {
   idx = lua_absindex(L, idx);
   luaL_checkstack(L, (int)n, "too many arguments");
@@ -175,6 +188,23 @@ void gilua__weaktable(lua_State *L, const char *mode) {
   lua_pushstring(L, mode);
   lua_setfield(L, -2, "__mode");
   lua_setmetatable(L, -2);
+}
+
+static int tolstring(lua_State *L) {
+  luaL_tolstring(L, 1, NULL);
+  return 1;
+}
+
+const char *gilua__describe(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  lua_pushcfunction(L, tolstring);
+  lua_pushvalue(L, idx);
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK || !lua_isstring(L, -1)) {
+    lua_pop(L, 1);
+    lua_pushfstring(L, "(a %s value whose __tostring failed)",
+                    luaL_typename(L, idx));
+  }
+  return lua_tostring(L, -1);
 }
 
 int gilua__nomem(lua_State *L) {

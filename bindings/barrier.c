@@ -53,13 +53,8 @@ static int raise_broken(lua_State *L) {
 /* threading.Barrier(parties [, action [, timeout]]) -> barrier
 ** (also threading.Barrier{parties =, action =, timeout =}) */
 static int barrier_new(lua_State *L) {
-  if (lua_type(L, 1) == LUA_TTABLE) { /* keyword arguments */
-    lua_settop(L, 1);
-    lua_getfield(L, 1, "parties");
-    lua_getfield(L, 1, "action");
-    lua_getfield(L, 1, "timeout");
-    lua_remove(L, 1);
-  }
+  static const char *const kw[] = {"parties", "action", "timeout", NULL};
+  gilua__kwargs(L, 1, kw);
   lua_Integer parties = luaL_checkinteger(L, 1);
   luaL_argcheck(L, parties >= 1, 1, "parties must be at least 1");
   if (!lua_isnoneornil(L, 2))
@@ -83,6 +78,8 @@ static int barrier_new(lua_State *L) {
 /* barrier:wait([timeout]) -> index in 0..parties-1 */
 static int barrier_wait(lua_State *L) {
   barrierobj *b = check_barrier(L);
+  static const char *const kw[] = {"timeout", NULL};
+  gilua__kwargs(L, 2, kw);
   double timeout =
       lua_isnoneornil(L, 2) ? b->timeout : gilua__opttimeout(L, 2, 1);
   if (b->broken)

@@ -33,6 +33,11 @@ GILUA_HIDDEN int gilua__optboolean(lua_State *L, int arg, int def);
 ** is a number, else #t; raises unless 0 <= n <= GILUA_MAXARGS. */
 GILUA_HIDDEN lua_Integer gilua__arglen(lua_State *L, int idx,
                                        const char *what);
+/* Python's keyword arguments: when the last argument, at 'arg', is a
+** table, replaces it by its fields 'names' (NULL-terminated), in order,
+** so f{timeout = 1} is f(1).  Returns whether it did. */
+GILUA_HIDDEN int gilua__kwargs(lua_State *L, int arg,
+                               const char *const names[]);
 /* Pushes t[1..n] of the array at idx (after luaL_checkstack). */
 GILUA_HIDDEN void gilua__pushargs(lua_State *L, int idx, lua_Integer n);
 
@@ -61,6 +66,9 @@ GILUA_HIDDEN int gilua__with(lua_State *L, lua_CFunction acquire,
 GILUA_HIDDEN void gilua__write_stderr(lua_State *L, const char *s);
 /* Pushes a new empty table with weak keys ("k"), values ("v") or both. */
 GILUA_HIDDEN void gilua__weaktable(lua_State *L, const char *mode);
+/* Pushes tostring(v) of the value at idx, never raising (a __tostring
+** that fails gives a description of the type); returns it. */
+GILUA_HIDDEN const char *gilua__describe(lua_State *L, int idx);
 /* Raises Lua's own memory error. */
 GILUA_HIDDEN int gilua__nomem(lua_State *L);
 

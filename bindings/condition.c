@@ -78,6 +78,8 @@ static void check_owned(lua_State *L, condobj *c, const char *what) {
 /* cond:wait([timeout]) -> boolean: false only when the timeout expired */
 static int cond_wait(lua_State *L) {
   condobj *c = check_cond(L);
+  static const char *const kw[] = {"timeout", NULL};
+  gilua__kwargs(L, 2, kw);
   int64_t deadline = gilua__optdeadline(L, 2, 1);
   check_owned(L, c, "wait");
   lua_pushboolean(L, wait_notified(L, c, deadline));
@@ -87,6 +89,8 @@ static int cond_wait(lua_State *L) {
 /* cond:wait_for(predicate [, timeout]) -> the predicate's last result */
 static int cond_wait_for(lua_State *L) {
   condobj *c = check_cond(L);
+  static const char *const kw[] = {"timeout", NULL};
+  gilua__kwargs(L, 3, kw);
   gilua__checkcallable(L, 2);
   int64_t deadline = gilua__optdeadline(L, 3, 1);
   check_owned(L, c, "wait");
@@ -105,6 +109,8 @@ static int cond_wait_for(lua_State *L) {
 /* cond:notify([n = 1]) */
 static int cond_notify(lua_State *L) {
   condobj *c = check_cond(L);
+  static const char *const kw[] = {"n", NULL};
+  gilua__kwargs(L, 2, kw);
   lua_Integer n = luaL_optinteger(L, 2, 1);
   luaL_argcheck(L, n >= 0, 2, "n must be non-negative");
   check_owned(L, c, "notify");

@@ -49,6 +49,8 @@ static int event_is_set(lua_State *L) {
 /* event:wait([timeout]) -> boolean: the flag, true if set() woke us */
 static int event_wait(lua_State *L) {
   eventobj *e = check_event(L);
+  static const char *const kw[] = {"timeout", NULL};
+  gilua__kwargs(L, 2, kw);
   int64_t deadline = gilua__optdeadline(L, 2, 1);
   int result = e->flag;
   if (!result) {

@@ -279,6 +279,8 @@ static void shutdown(lua_State *L, executorobj *ex, int exi, int cancel) {
 
 /* ex:shutdown([wait = true [, cancel_futures = false]]) */
 static int executor_shutdown(lua_State *L) {
+  static const char *const kw[] = {"wait", "cancel_futures", NULL};
+  gilua__kwargs(L, 2, kw);
   lua_settop(L, 3);
   executorobj *ex = check_executor(L);
   int wait = lua_isnil(L, 2) || lua_toboolean(L, 2);

@@ -42,6 +42,7 @@ typedef struct futureobj {
   gilua_waitq waiters;
 } futureobj;
 
+static const char *const KW_TIMEOUT[] = {"timeout", NULL};
 static const char TIMEOUT = 0, CANCELLED_KEY = 0, HUB = 0, TBKEY = 0;
 
 static int raise_timeout(lua_State *L) {
@@ -93,32 +94,14 @@ static int isnotified(futureobj *f) {
 ** Completion
 ** ===================================================================== */
 
-/* tostring that cannot raise: __tostring may itself fail. */
-static int safe_tostring(lua_State *L) {
-  luaL_tolstring(L, 1, NULL);
-  return 1;
-}
-
-static const char *describe(lua_State *L, int idx) {
-  idx = lua_absindex(L, idx);
-  lua_pushcfunction(L, safe_tostring);
-  lua_pushvalue(L, idx);
-  if (lua_pcall(L, 1, 1, 0) != LUA_OK || !lua_isstring(L, -1)) {
-    lua_pop(L, 1);
-    lua_pushfstring(L, "(a %s value whose __tostring failed)",
-                    luaL_typename(L, idx));
-  }
-  return lua_tostring(L, -1);
-}
-
 /* Calls cb(future); an error is reported and does not stop the others. */
 static void run_callback(lua_State *L, int fut, int cb) {
   int top = lua_gettop(L);
   lua_pushvalue(L, cb);
   lua_pushvalue(L, fut);
   if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
-    const char *msg = describe(L, -1);
-    const char *who = describe(L, fut);
+    const char *msg = gilua__describe(L, -1);
+    const char *who = gilua__describe(L, fut);
     gilua__write_stderr(L, lua_pushfstring(L,
                                            "exception calling callback "
                                            "for %s: %s\n",
@@ -268,6 +251,7 @@ static void wait_done(lua_State *L, futureobj *f, int64_t deadline) {
 ** string error with the worker's traceback appended) */
 int gilua__future_result(lua_State *L) {
   futureobj *f = check_future(L, 1);
+  gilua__kwargs(L, 2, KW_TIMEOUT);
   wait_done(L, f, gilua__optdeadline(L, 2, 1));
   lua_settop(L, 1);
   lua_getiuservalue(L, 1, UV_OUTCOME);
@@ -292,6 +276,7 @@ int gilua__future_result(lua_State *L) {
 /* fut:exception([timeout]) -> f's error value (unchanged), or nil */
 static int future_exception(lua_State *L) {
   futureobj *f = check_future(L, 1);
+  gilua__kwargs(L, 2, KW_TIMEOUT);
   wait_done(L, f, gilua__optdeadline(L, 2, 1));
   if (!f->failed)
     return 0;
@@ -360,11 +345,11 @@ static int future_tostring(lua_State *L) {
   }
   lua_getiuservalue(L, 1, UV_OUTCOME);
   if (f->failed) {
-    const char *what = describe(L, -1);
+    const char *what = gilua__describe(L, -1);
     lua_pushfstring(L, FUTURE " (finished, raised %s): %p", what, f);
   } else {
     lua_rawgeti(L, -1, 1);
-    const char *what = describe(L, -1);
+    const char *what = gilua__describe(L, -1);
     lua_pushfstring(L, FUTURE " (finished, returned %s): %p", what, f);
   }
   return 1;
@@ -414,6 +399,8 @@ static int wait_hub(lua_State *L, hubobj *hub, int64_t deadline) {
 
 /* futures.wait(fs [, timeout [, return_when]]) -> done, not_done */
 static int futures_wait(lua_State *L) {
+  static const char *const kw[] = {"timeout", "return_when", NULL};
+  gilua__kwargs(L, 2, kw);
   int64_t deadline = gilua__optdeadline(L, 2, 1);
   int when = luaL_checkoption(L, 3, "ALL_COMPLETED", whens);
   lua_settop(L, 1);
@@ -484,6 +471,7 @@ static int as_completed_next(lua_State *L) {
 /* futures.as_completed(fs [, timeout]) -> iterator over the futures, in
 ** the order they complete (those already done first) */
 static int futures_as_completed(lua_State *L) {
+  gilua__kwargs(L, 2, KW_TIMEOUT);
   double timeout = gilua__opttimeout(L, 2, 1);
   lua_settop(L, 1);
   int n = distinct(L, 1);

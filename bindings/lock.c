@@ -151,12 +151,8 @@ static int acquire_method(lua_State *L, int rlock) {
     lua_pushboolean(L, 1);
     return 1;
   }
-  if (lua_type(L, 2) == LUA_TTABLE) { /* keyword arguments */
-    lua_settop(L, 2);
-    lua_getfield(L, 2, "blocking");
-    lua_getfield(L, 2, "timeout");
-    lua_remove(L, 2);
-  }
+  static const char *const kw[] = {"blocking", "timeout", NULL};
+  gilua__kwargs(L, 2, kw);
   int blocking = gilua__optboolean(L, 2, 1);
   int64_t deadline = gilua__optdeadline(L, 3, blocking);
   lua_pushboolean(L, acquire(L, lk, blocking, deadline, GILUA_RAISE));

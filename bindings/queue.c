@@ -69,6 +69,8 @@ static const char *qname(queueobj *q) {
 }
 
 static int newqueue(lua_State *L, int kind, int simple) {
+  static const char *const kw[] = {"maxsize", NULL};
+  gilua__kwargs(L, 1, kw);
   lua_Integer maxsize = simple ? 0 : luaL_optinteger(L, 1, 0);
   queueobj *q = lua_newuserdatauv(L, sizeof *q, 1);
   memset(q, 0, sizeof *q);
@@ -320,12 +322,8 @@ static void wait_idle(lua_State *L, queueobj *q, int64_t deadline) {
 /* Reads Python's (block, timeout) at 'arg' and 'arg' + 1, or a table
 ** {block =, timeout =} at 'arg'; returns the deadline. */
 static int64_t block_args(lua_State *L, int arg, int *block) {
-  if (lua_type(L, arg) == LUA_TTABLE) {
-    lua_settop(L, arg);
-    lua_getfield(L, arg, "block");
-    lua_getfield(L, arg, "timeout");
-    lua_remove(L, arg);
-  }
+  static const char *const kw[] = {"block", "timeout", NULL};
+  gilua__kwargs(L, arg, kw);
   *block = gilua__optboolean(L, arg, 1);
   return gilua__optdeadline(L, arg + 1, *block);
 }
@@ -452,6 +450,8 @@ static int queue_full(lua_State *L) {
 /* q:shutdown([immediate = false]) */
 static int queue_shutdown(lua_State *L) {
   queueobj *q = luaL_checkudata(L, 1, QUEUE);
+  static const char *const kw[] = {"immediate", NULL};
+  gilua__kwargs(L, 2, kw);
   int immediate = lua_toboolean(L, 2);
   lua_settop(L, 1);
   if (q->state == ALIVE)

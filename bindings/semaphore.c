@@ -27,6 +27,8 @@ static semobj *check_sem(lua_State *L) {
 }
 
 static int newsem(lua_State *L, int bounded) {
+  static const char *const kw[] = {"value", NULL};
+  gilua__kwargs(L, 1, kw);
   lua_Integer v = luaL_optinteger(L, 1, 1);
   if (v < 0)
     return luaL_argerror(L, 1, "semaphore initial value must be >= 0");
@@ -58,12 +60,8 @@ static int acquire(lua_State *L, semobj *s, int blocking, int64_t deadline) {
 ** (also sem:acquire{blocking = b, timeout = t}) */
 static int sem_acquire(lua_State *L) {
   semobj *s = check_sem(L);
-  if (lua_type(L, 2) == LUA_TTABLE) { /* keyword arguments */
-    lua_settop(L, 2);
-    lua_getfield(L, 2, "blocking");
-    lua_getfield(L, 2, "timeout");
-    lua_remove(L, 2);
-  }
+  static const char *const kw[] = {"blocking", "timeout", NULL};
+  gilua__kwargs(L, 2, kw);
   int blocking = gilua__optboolean(L, 2, 1);
   int64_t deadline = gilua__optdeadline(L, 3, blocking);
   lua_pushboolean(L, acquire(L, s, blocking, deadline));

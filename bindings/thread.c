@@ -12,6 +12,7 @@
 ** threading.excepthook.
 */
 
+#include <errno.h>
 #include <string.h>
 
 #include "bindings.h"
@@ -74,11 +75,19 @@ void gilua__thread_object(lua_State *L, gilua_tstate *ts) {
 
 static const char TBKEY = 0; /* marks a {value, traceback} error box */
 
-/* Message handler: boxes the error with its traceback. */
+static int tostring_meta(lua_State *L) {
+  luaL_callmeta(L, 1, "__tostring");
+  return 1;
+}
+
+/* Message handler: boxes the error (unchanged) with its traceback; an
+** error value whose __tostring fails is described by its type. */
 static int msghandler(lua_State *L) {
   const char *msg = lua_tostring(L, 1);
   if (msg == NULL) {
-    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+    lua_pushcfunction(L, tostring_meta);
+    lua_pushvalue(L, 1);
+    if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_type(L, -1) == LUA_TSTRING)
       msg = lua_tostring(L, -1);
     else
       msg = lua_pushfstring(L, "(error object is a %s value)",
@@ -102,13 +111,13 @@ static int thread_excepthook(lua_State *L) {
   const char *name = "?";
   if (lua_type(L, -1) == LUA_TUSERDATA) {
     lua_getfield(L, -1, "name");
-    name = luaL_tolstring(L, -1, NULL);
+    name = gilua__describe(L, -1);
   }
   lua_getfield(L, 1, "traceback");
   const char *tb = lua_tostring(L, -1);
   if (tb == NULL) {
     lua_getfield(L, 1, "exc_value");
-    tb = luaL_tolstring(L, -1, NULL);
+    tb = gilua__describe(L, -1);
   }
   lua_pushfstring(L, "Exception in thread %s:\n%s\n", name, tb);
   gilua__write_stderr(L, lua_tostring(L, -1));
@@ -126,8 +135,10 @@ static const char *error_text(lua_State *L, int err, int part) {
   }
   if (lua_type(L, err) == LUA_TTABLE)
     lua_pop(L, 1);
+  if (part == 2)
+    return gilua__describe(L, err);
   lua_pushvalue(L, err);
-  return part == 2 ? luaL_tolstring(L, -1, NULL) : NULL;
+  return NULL;
 }
 
 /* report(err, thread): hands an error that escaped a thread to
@@ -213,6 +224,9 @@ static int thread_start(lua_State *L) {
   if (r != 0) {
     t->ts = NULL;
     gilua__thread_unref(ts);
+    if (r == ESHUTDOWN) /* CPython's words */
+      return luaL_error(L, "Thread:start: can't create new thread at "
+                           "interpreter shutdown");
     return luaL_error(L, "Thread:start: can't start new thread (%s)",
                       strerror(r));
   }
@@ -245,6 +259,11 @@ static int thread_join(lua_State *L) {
                       "Thread:join: cannot join thread before it is started");
   if (t->ts == gilua__self(L))
     return luaL_error(L, "Thread:join: cannot join current thread");
+  if (gilua__thread_state(t->ts) != GILUA_TS_DONE && gilua__closing(L))
+    return luaL_error(L, "Thread:join: cannot join thread at interpreter "
+                         "shutdown");
+  static const char *const kw[] = {"timeout", NULL};
+  gilua__kwargs(L, 2, kw);
   int64_t deadline = gilua__optdeadline(L, 2, 1);
   lua_pushboolean(L, gilua__thread_join(L, t->ts, deadline));
   return 1;

@@ -8,6 +8,19 @@
 
 /* Timer.init(self, interval, f, ...) */
 static int timer_init(lua_State *L) {
+  if (lua_gettop(L) == 2 && lua_istable(L, 2)) { /* Timer{interval =,
+    function =, args = {...}} */
+    lua_getfield(L, 2, "interval");
+    lua_getfield(L, 2, "function");
+    if (lua_getfield(L, 2, "args") == LUA_TTABLE) {
+      int args = lua_gettop(L);
+      gilua__pushargs(L, args, gilua__arglen(L, args, "Timer: 'args'"));
+      lua_remove(L, args);
+    } else {
+      lua_pop(L, 1);
+    }
+    lua_remove(L, 2);
+  }
   lua_Number interval = luaL_checknumber(L, 2);
   luaL_argcheck(L, interval >= 0, 2, "interval must be non-negative");
   gilua__checkcallable(L, 3);

@@ -158,6 +158,7 @@ void gilua__gil_init(gilua_gil *g) {
   g->head_since = 0;
   atomic_init(&g->interval_ns, 5000000); /* 0.005 s, as CPython */
   g->closer = NULL;
+  atomic_init(&g->frozen, 0);
   /* where forced switches land must differ from run to run */
   g->rng = (uint32_t)gilua__now() ^ (uint32_t)(uintptr_t)g;
 }
@@ -352,6 +353,7 @@ void gilua__gil_freeze(gilua_tstate *ts) {
   gilua_gil *g = &ts->u->gil;
   mlock(&g->mu);
   g->closer = ts;
+  atomic_store(&g->frozen, 1);
   munlock(&g->mu);
   mlock(&ts->hook_mu);
   ts->running = NULL;

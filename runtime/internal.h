@@ -103,6 +103,7 @@ typedef struct gilua_gil {
   int64_t head_since;        /* when the head began waiting its turn */
   atomic_llong interval_ns;  /* the switch interval */
   gilua_tstate *closer;      /* set by gilua__gil_freeze: nobody else runs */
+  atomic_int frozen;         /* closer != NULL, read without the mutex */
   uint32_t rng;              /* picks where a forced switch lands */
 } gilua_gil;
 

@@ -63,6 +63,9 @@ GILUA_HIDDEN gilua_tstate *gilua__main(gilua_universe *u);
 /* Whether the universe was made around a state gilua did not create (the
 ** stock lua5.4 loading threading.so). */
 GILUA_HIDDEN int gilua__borrowed(gilua_universe *u);
+/* Whether the universe is closing: only the caller still runs Lua (a
+** finalizer run by lua_close). */
+GILUA_HIDDEN int gilua__closing(lua_State *L);
 /* Thread.stack_size's setting (0: the system default). */
 GILUA_HIDDEN size_t gilua__stack_size(gilua_universe *u);
 GILUA_HIDDEN void gilua__set_stack_size(gilua_universe *u, size_t bytes);
@@ -98,11 +101,14 @@ GILUA_HIDDEN int64_t gilua__deadline(double seconds);
 **                (or the hook raises at the next Lua instruction);
 **   GILUA_NOINTR keep waiting; the interrupt stays pending.
 ** Results: 0 (woken, ready), GILUA_ETIMEDOUT, GILUA_EINTR (DEFER only),
-** GILUA_ECLOSED (a handle the wait used was closed meanwhile).
+** GILUA_ECLOSED (a handle the wait used was closed meanwhile).  A wait
+** that could never end, because the universe is closing and no other
+** thread runs any more (a finalizer run by lua_close), raises at once,
+** as CPython's join and acquire do at finalization (gh-123940).
 ** ===================================================================== */
 
 enum { GILUA_RAISE = 0, GILUA_DEFER = 1, GILUA_NOINTR = 2 };
-enum { GILUA_ETIMEDOUT = 1, GILUA_EINTR, GILUA_ECLOSED };
+enum { GILUA_ETIMEDOUT = 1, GILUA_EINTR, GILUA_ECLOSED, GILUA_ESHUTDOWN };
 
 /* A queue of threads waiting for something guarded by the GIL.  A waiter
 ** lives on the stack of the thread that waits; queues are touched only
@@ -227,7 +233,7 @@ GILUA_HIDDEN void gilua__thread_unref(gilua_tstate *ts);
 /* Starts ts, named 'name' in the statistics: anchors the object at 'obj'
 ** and a new Lua thread, makes the OS thread, and returns once it has
 ** begun to run (interrupts pending meanwhile are left pending).  0, or an
-** errno value (ts is NEW again). */
+** errno value (ts is NEW again): ESHUTDOWN once the universe is closing. */
 GILUA_HIDDEN int gilua__thread_start(lua_State *L, gilua_tstate *ts, int obj,
                                      const char *name, gilua_body body);
 /* Waits until ts is DONE (1) or the deadline passes (0). */

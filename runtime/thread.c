@@ -201,6 +201,8 @@ int gilua__thread_start(lua_State *L, gilua_tstate *ts, int obj,
   GILUA_ASSERT_HELD_HERE(u);
   if (ts->state != GILUA_TS_NEW)
     return EALREADY;
+  if (atomic_load(&u->gil.frozen))
+    return ESHUTDOWN; /* it could never run */
   /* Claimed now: an allocation below may run a finalizer that lets go of
   ** the GIL, and another thread must not start ts meanwhile. */
   ts->state = GILUA_TS_RUNNING;

@@ -66,6 +66,9 @@ gilua_tstate *gilua__self(lua_State *L) {
 }
 
 gilua_tstate *gilua__main(gilua_universe *u) { return u->main; }
+int gilua__closing(lua_State *L) {
+  return atomic_load(&gilua__universe(L)->gil.frozen);
+}
 int gilua__borrowed(gilua_universe *u) { return u->borrowed; }
 size_t gilua__stack_size(gilua_universe *u) { return u->stack_size; }
 void gilua__set_stack_size(gilua_universe *u, size_t n) { u->stack_size = n; }
@@ -152,6 +155,13 @@ int gilua_waitthreads(lua_State *L) {
     }
   }
   lua_pop(L, 1);
+  gilua_tstate *m = self->u->main;
+  if (self == m && m->state == GILUA_TS_RUNNING) {
+    /* the main chunk has ended: main_thread():join() returns, as in
+    ** CPython's threading._shutdown */
+    m->state = GILUA_TS_DONE;
+    gilua__notify(&m->joiners, -1);
+  }
   gilua_tstate *t;
   while ((t = nondaemon(self->u, self)) != NULL)
     gilua__thread_join(L, t, GILUA_FOREVER);

@@ -144,6 +144,8 @@ int gilua__wait_ts(gilua_tstate *ts, gilua_waitq *q, int64_t deadline,
   GILUA_ASSERT_HELD(ts);
   if (interrupted(ts, intr))
     return GILUA_EINTR;
+  if (atomic_load(&ts->u->gil.frozen)) /* nobody else runs: never woken */
+    return GILUA_ESHUTDOWN;
   if (passed(deadline)) /* a zero timeout keeps the GIL */
     return GILUA_ETIMEDOUT;
   gilua_waiter w;
@@ -163,10 +165,20 @@ void gilua__check_interrupt(lua_State *L) {
     luaL_error(L, "interrupted!");
 }
 
-/* The interrupt rule, applied to a wait's result. */
+/* The interrupt rule, applied to a wait's result; a wait at interpreter
+** shutdown (a finalizer run by lua_close) raises whatever the rule. */
 static int apply(lua_State *L, int r, int intr) {
   if (r == GILUA_EINTR && intr == GILUA_RAISE)
     gilua__check_interrupt(L);
+  if (r == GILUA_ESHUTDOWN) {
+    lua_Debug ar; /* name the function that would wait */
+    const char *name = "?";
+    if (lua_getstack(L, 0, &ar) && lua_getinfo(L, "n", &ar) && ar.name)
+      name = ar.name;
+    luaL_error(L, "%s: cannot wait at interpreter shutdown (no other thread "
+                  "runs any more)",
+               name);
+  }
   return r;
 }
 
@@ -208,6 +220,8 @@ int gilua__sleep(lua_State *L, double seconds, int intr) {
   GILUA_ASSERT_HELD(ts);
   if (interrupted(ts, intr))
     return apply(L, GILUA_EINTR, intr);
+  if (atomic_load(&ts->u->gil.frozen)) /* a finalizer at exit: no-one else */
+    return 0;
   int64_t deadline = gilua__deadline(seconds);
   gilua__gil_drop(ts, GILUA_DROP_SLEEP);
   int r = gilua__park(ts, deadline, NULL, intr);
