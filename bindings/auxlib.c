@@ -68,7 +68,12 @@ lua_Integer gilua__arglen(lua_State *L, int idx, const char *what) {
     if (!isint)
       luaL_error(L, "%s: field 'n' must be an integer", what);
   } else {
-    n = luaL_len(L, idx); /* raises unless __len gives an integer */
+    lua_len(L, idx); /* may call __len */
+    int isint;
+    n = lua_tointegerx(L, -1, &isint);
+    if (!isint)
+      luaL_error(L, "%s: length must be an integer", what);
+    lua_pop(L, 1);
   }
   lua_pop(L, 1);
   if (n < 0 || n > GILUA_MAXARGS)

@@ -369,20 +369,27 @@ static int next_char(FILE *f, rdop *r) {
   return can_read(f, r) ? getc_unlocked(f) : EOF;
 }
 
-/* Reads up to n bytes into r->out; how many.  A file whose reads may
-** wait takes what each refill brings instead of insisting on n. */
+/* Reads up to n bytes into r->out; how many.  Memory grows with what
+** arrives, so read(2^53) on a small file allocates the file's size.  A
+** file whose reads may wait takes what each refill brings instead of
+** insisting on n. */
 static size_t read_bytes(FILE *f, rdop *r, size_t n) {
-  if (r->blk == NULL) {
-    if (gilua__box_grow(r->out, r->out->len + n) == NULL) {
-      r->nomem = 1;
-      return 0;
-    }
-    size_t k = fread_unlocked(r->out->p + r->out->len, 1, n, f);
-    r->out->len += k;
-    return k;
-  }
   size_t got = 0;
   while (got < n) {
+    if (r->blk == NULL) { /* a regular file: in chunks */
+      size_t want =
+          n - got < LUAL_BUFFERSIZE * 16 ? n - got : LUAL_BUFFERSIZE * 16;
+      if (gilua__box_grow(r->out, r->out->len + want) == NULL) {
+        r->nomem = 1;
+        break;
+      }
+      size_t k = fread_unlocked(r->out->p + r->out->len, 1, want, f);
+      r->out->len += k;
+      got += k;
+      if (k < want)
+        break;
+      continue;
+    }
     size_t avail = l_readavail(f);
     if (avail == 0) {
       int c = next_char(f, r); /* one refill */

@@ -175,8 +175,9 @@ static int apply(lua_State *L, int r, int intr) {
     const char *name = "?";
     if (lua_getstack(L, 0, &ar) && lua_getinfo(L, "n", &ar) && ar.name)
       name = ar.name;
-    luaL_error(L, "%s: cannot wait at interpreter shutdown (no other thread "
-                  "runs any more)",
+    luaL_error(L,
+               "%s: cannot wait at interpreter shutdown (no other thread "
+               "runs any more)",
                name);
   }
   return r;
