@@ -3,6 +3,7 @@ second against a server, alone and with one CPU-bound thread spinning in
 the server's process.
 
     python3 bench/convoy.py gilua|python [--pin] [--gilua PATH] [--seconds S]
+                            [--policy fair|fifo] [--spinners N]
 
 Prints "RESULT <spin/alone ratio>" and the two rates.  The client is this
 Python process (the same for both servers); --pin runs the server on one
@@ -37,12 +38,15 @@ def main():
     ap.add_argument("--pin", action="store_true")
     ap.add_argument("--gilua", default=os.path.join(HERE, "..", "build", "gilua"))
     ap.add_argument("--seconds", type=float, default=1.0)
+    ap.add_argument("--policy", default=None)
+    ap.add_argument("--spinners", type=int, default=1)
     a = ap.parse_args()
-    base = [os.path.abspath(a.gilua), "echo_server.lua"] if a.impl == "gilua" \
+    policy = ["--gil-policy=" + a.policy] if a.policy else []
+    base = [os.path.abspath(a.gilua)] + policy + ["echo_server.lua"] if a.impl == "gilua" \
         else [sys.executable, "echo_server.py"]
     pin = ["taskset", "-c", "0"] if a.pin else []
     alone = rate(pin + base, a.seconds)
-    spin = rate(pin + base + ["spin"], a.seconds)
+    spin = rate(pin + base + ["spin", str(a.spinners)], a.seconds)
     print("alone %.0f/s spin %.0f/s" % (alone, spin))
     print("RESULT", spin / alone)
 

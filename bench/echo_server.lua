@@ -6,10 +6,12 @@ local server = assert(socket.bind("127.0.0.1", 0))
 local _, port = server:getsockname()
 local stop = false
 if arg[1] == "spin" then
-  threading.Thread{daemon = true, target = function()
-    local n = 0
-    while not stop do n = n + 1 end
-  end}:start()
+  for _ = 1, tonumber(arg[2]) or 1 do
+    threading.Thread{daemon = true, target = function()
+      local n = 0
+      while not stop do n = n + 1 end
+    end}:start()
+  end
 end
 print(port)
 io.stdout:flush()

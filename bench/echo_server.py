@@ -5,7 +5,8 @@ def spin():
     n = 0
     while not stop: n += 1
 if len(sys.argv) > 1 and sys.argv[1] == "spin":
-    threading.Thread(target=spin, daemon=True).start()
+    for _ in range(int(sys.argv[2]) if len(sys.argv) > 2 else 1):
+        threading.Thread(target=spin, daemon=True).start()
 print(srv.getsockname()[1], flush=True)
 c, _ = srv.accept()
 c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -26,6 +26,10 @@ static void push_counts(lua_State *L, const gilua_statrec *r) {
   lua_setfield(L, -2, "acquisitions");
   lua_pushinteger(L, (lua_Integer)r->releases[GILUA_DROP_SWITCH]);
   lua_setfield(L, -2, "forced_switches");
+  lua_pushinteger(L, (lua_Integer)r->preemptions);
+  lua_setfield(L, -2, "preemptions");
+  lua_pushinteger(L, (lua_Integer)r->releases[GILUA_DROP_PREEMPT]);
+  lua_setfield(L, -2, "preempted");
   push_releases(L, r->releases);
   lua_setfield(L, -2, "releases");
   lua_pushnumber(L, r->wait_ns * 1e-9);
@@ -47,6 +51,8 @@ static int push_stats(lua_State *L) {
   lua_setfield(L, -2, "elapsed_seconds");
   lua_pushnumber(L, s->interval);
   lua_setfield(L, -2, "interval");
+  lua_pushstring(L, s->policy);
+  lua_setfield(L, -2, "policy");
   lua_pushinteger(L, s->folded);
   lua_setfield(L, -2, "ended_threads_folded");
   lua_createtable(L, s->n, 0); /* threads, oldest first */
@@ -60,6 +66,8 @@ static int push_stats(lua_State *L) {
     lua_setfield(L, -2, "id");
     lua_pushboolean(L, r->alive);
     lua_setfield(L, -2, "alive");
+    lua_pushnumber(L, r->charge_ns * 1e-9);
+    lua_setfield(L, -2, "charge_seconds");
     push_counts(L, r);
     lua_pushvalue(L, -1);
     lua_setfield(L, -3, r->name);

@@ -73,6 +73,20 @@ static int threading_getswitchinterval(lua_State *L) {
   return 1;
 }
 
+/* threading.setswitchpolicy("fair" | "fifo") */
+static int threading_setswitchpolicy(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  luaL_argcheck(L, gilua_setswitchpolicy(L, name) == 0, 1,
+                "unknown policy (\"fair\" or \"fifo\")");
+  return 0;
+}
+
+/* threading.getswitchpolicy() -> "fair" | "fifo" */
+static int threading_getswitchpolicy(lua_State *L) {
+  lua_pushstring(L, gilua_getswitchpolicy(L));
+  return 1;
+}
+
 /* threading.stack_size([bytes]) -> the previous setting (0: default) */
 static int threading_stack_size(lua_State *L) {
   gilua_universe *u = gilua__universe(L);
@@ -99,6 +113,8 @@ static const luaL_Reg threading_funcs[] = {
     {"setswitchinterval", threading_setswitchinterval},
     {"getswitchinterval", threading_getswitchinterval},
     {"stack_size", threading_stack_size},
+    {"setswitchpolicy", threading_setswitchpolicy},
+    {"getswitchpolicy", threading_getswitchpolicy},
     {NULL, NULL}};
 
 /* threading.ThreadPool: futures.ThreadPoolExecutor, loaded on first use */

@@ -135,6 +135,7 @@ local COLORS = {hold = "#2e7d32", wait = "#f9a825", blocked = "#90a4ae"}
 local LABELS = {hold = "holds the GIL", wait = "waits for the GIL",
   blocked = "blocked in a call (GIL released)"}
 local LEVELS = 8 -- a column's share is drawn in eighths of the lane
+local PREEMPT_COLOR = "#c62828"
 
 local function esc(s)
   return (tostring(s):gsub("[&<>\"]", {["&"] = "&amp;", ["<"] = "&lt;",
@@ -170,7 +171,7 @@ local function load(path)
     local l = bytid[tid]
     if not l then
       l = {tid = tid, name = "thread " .. tostring(tid), spans = {},
-        total = {hold = 0, wait = 0, blocked = 0}, releases = {}}
+        total = {hold = 0, wait = 0, blocked = 0}, releases = {}, preempts = {}}
       bytid[tid] = l
       lanes[#lanes + 1] = l
     end
@@ -187,6 +188,7 @@ local function load(path)
       if e.cat == "hold" and e.args and e.args.released then
         local r = e.args.released
         l.releases[r] = (l.releases[r] or 0) + 1
+        if r == "preempt" then l.preempts[#l.preempts + 1] = e.ts + e.dur end
       end
       if e.ts + e.dur > tmax then tmax = e.ts + e.dur end
     end
@@ -234,7 +236,7 @@ function M.render(trace, svg, title)
   local ncols = plotw
   local span = tmax > 0 and tmax or 1
   local us_per_col = span / ncols
-  local H = top + #lanes * (laneh + gap) + 110
+  local H = top + #lanes * (laneh + gap) + 130
   local out = {}
   local function add(fmt, ...) out[#out + 1] = string.format(fmt, ...) end
   add('<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" ' ..
@@ -288,6 +290,17 @@ function M.render(trace, svg, title)
       end
       c = c2 + 1
     end
+    -- a preemption (fair policy): a red tick where the holder was asked
+    -- to step aside, one per pixel column
+    local marked = {}
+    for _, t in ipairs(l.preempts) do
+      local x = math.min(math.floor(t / us_per_col), ncols - 1)
+      if not marked[x] then
+        marked[x] = true
+        add('<rect x="%d" y="%d" width="1" height="5" fill="%s"/>', left + x, y - 5,
+          PREEMPT_COLOR)
+      end
+    end
   end
   -- legend
   local ly = axis_y + 40
@@ -298,7 +311,10 @@ function M.render(trace, svg, title)
     add('<text x="%d" y="%d">%s</text>', lx + 20, ly + 12, esc(LABELS[k]))
     lx = lx + 260
   end
-  add('<text x="%d" y="%d" fill="#555">%s</text>', left, ly + 36,
+  add('<rect x="%d" y="%d" width="3" height="14" fill="%s"/>', left, ly + 22, PREEMPT_COLOR)
+  add('<text x="%d" y="%d">%s</text>', left + 20, ly + 34,
+    esc("the holder was asked to step aside by a thread back from a wait (fair policy)"))
+  add('<text x="%d" y="%d" fill="#555">%s</text>', left, ly + 58,
     esc("empty: the thread did not exist or ran nothing; time axis from " ..
       "the start of the trace"))
   add("</svg>")
@@ -311,15 +327,15 @@ end
 
 -- }====================================================================
 
-local REASONS = {"switch", "sleep", "wait", "join", "io", "host", "exit"}
+local REASONS = {"switch", "preempt", "sleep", "yield", "wait", "join", "io", "host", "exit"}
 
 function M.report(st)
   local lines = {}
   local function add(fmt, ...) lines[#lines + 1] = string.format(fmt, ...) end
-  add("GIL statistics over %.3f s (switch interval %g s)",
-    st.elapsed_seconds, st.interval)
-  add("  acquisitions %d, switches %d, forced switches %d", st.acquisitions,
-    st.switches, st.forced_switches)
+  add("GIL statistics over %.3f s (policy %s, switch interval %g s)",
+    st.elapsed_seconds, st.policy or "fifo", st.interval)
+  add("  acquisitions %d, switches %d, forced switches %d, preemptions %d",
+    st.acquisitions, st.switches, st.forced_switches, st.preemptions or 0)
   local r = {}
   for _, k in ipairs(REASONS) do
     r[#r + 1] = string.format("%s %d", k, st.releases[k] or 0)
@@ -327,11 +343,11 @@ function M.report(st)
   add("  releases by reason: %s", table.concat(r, ", "))
   add("  waited %.3f s in all, longest wait %.3f ms; held %.3f s",
     st.wait_seconds, st.longest_wait_seconds * 1e3, st.held_seconds)
-  add("  %-24s %10s %8s %10s %11s %9s", "thread", "acquired", "forced",
-    "waited s", "longest ms", "held s")
+  add("  %-24s %10s %8s %8s %10s %11s %9s", "thread", "acquired", "forced",
+    "preempts", "waited s", "longest ms", "held s")
   for _, t in ipairs(st.threads) do
-    add("  %-24s %10d %8d %10.3f %11.3f %9.3f", t.name:sub(1, 24),
-      t.acquisitions, t.forced_switches, t.wait_seconds,
+    add("  %-24s %10d %8d %8d %10.3f %11.3f %9.3f", t.name:sub(1, 24),
+      t.acquisitions, t.forced_switches, t.preemptions or 0, t.wait_seconds,
       t.longest_wait_seconds * 1e3, t.held_seconds)
   end
   return table.concat(lines, "\n") .. "\n"

@@ -135,6 +135,18 @@ GILUA_API int gilua_interrupt(lua_State *L);
 GILUA_API int gilua_setswitchinterval(lua_State *L, double seconds);
 GILUA_API double gilua_getswitchinterval(lua_State *L);
 
+/*
+** The GIL's scheduling policy, per universe: "fifo" (CPython's: the
+** thread that waited longest goes next; an I/O thread waits up to an
+** interval after each blocking call) or "fair" (each thread is charged
+** the GIL time it holds, the least charged goes next, and a thread back
+** from a real wait may ask a holder that ran more than its share to step
+** aside at once).  Any thread that holds the GIL.  gilua_setswitchpolicy
+** returns 0, or -1 for an unknown name.
+*/
+GILUA_API int gilua_setswitchpolicy(lua_State *L, const char *name);
+GILUA_API const char *gilua_getswitchpolicy(lua_State *L);
+
 #ifdef __cplusplus
 }
 #endif

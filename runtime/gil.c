@@ -99,6 +99,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -113,14 +114,71 @@ const char gilua__userhooks = 0;
 #define munlock gilua__mutex_unlock
 
 /* {====================================================================
-** The scheduling policy: who gets the GIL next.  Everything that decides
-** an order lives here.  Now: first come, first served.
+** The scheduling policy: who gets the GIL next, and who may ask for it
+** at once.  Everything that decides an order lives here (g->mu held).
+**
+** fifo: first come, first served; the head asks the holder to step
+** aside after one switch interval.  CPython's behaviour.
+**
+** fair: each thread is charged the GIL time it holds (vrt, ns); the
+** queue is sorted by charge, so CPU-bound threads, whose charges grow
+** alike, still rotate on the interval as under fifo.  A thread back from
+** a real wait is placed at most 'credit' (half an interval, and never
+** more than its time away) behind the least charge among the runnable
+** threads (min_vrt), as CFS places a sleeper: its charge becomes
+** max(its own, min_vrt - credit), credit being half an interval.  So it
+** gains at most its real deficit, never more than half an interval: a
+** CPU-bound thread that blocks briefly gains nothing (its charge is not
+** behind), a long sleeper half an interval, not its whole sleep, and an
+** I/O thread, which holds the GIL little, keeps a deficit to use.  (A
+** credit capped by the time away, tried first, brought the convoy back:
+** min_vrt follows the lone spinner, and a 30 us absence earned 30 us,
+** never the granularity a preemption needs.)  If then the holder's
+** charge runs ahead of its own by more than a granularity (a tenth of
+** the interval), it asks the holder to step aside at once: that removes
+** the convoy, where an I/O thread waits a whole interval after each call.
+** Each such preemption is charged to the thread that asked (PREEMPT_NS),
+** so many tiny blocking calls cannot take more than a fair share from a
+** spinner.  A yield (sleep(0)) keeps its honest charge, gets no credit,
+** and may preempt only a holder that has run a granularity, so a tight
+** sleep(0) loop costs a spinner at most one hand-off per granularity.
+** Wake-ups by a lock, an event, a condition, a queue or a future get the
+** credit and go to the front by charge, but do not preempt their waker,
+** which usually blocks microseconds later (Go's runnext).
+**
+** The races this adds: none across threads, because every charge, every
+** slice start and min_vrt are read and written under g->mu; the slice
+** start is stamped at the hand-off, by the dropper, so a waiter never
+** reads a stale one (the research prototype's bug: a slice start read
+** before the new holder wrote it made a charge of minutes).
 ** ===================================================================== */
+
+#define PREEMPT_NS 20000 /* what a preemption costs: charged to its maker */
+
+static int64_t interval_ns(gilua_gil *g) {
+  return atomic_load(&g->interval_ns);
+}
+
+/* The holder's charge, counting its current slice. */
+static int64_t charge_now(gilua_tstate *h, int64_t now) {
+  return h->vrt + (now - h->slice_start);
+}
 
 /* Puts 'ts' in the queue of threads waiting for the GIL. */
 static void policy_enqueue(gilua_gil *g, gilua_tstate *ts) {
   ts->gil_next = NULL;
   ts->gil_queued = 1;
+  if (g->policy == GILUA_POLICY_FAIR && g->head && ts->vrt < g->tail->vrt) {
+    /* sorted by charge, stable: after every thread charged as much */
+    gilua_tstate **p = &g->head;
+    while (*p && (*p)->vrt <= ts->vrt)
+      p = &(*p)->gil_next;
+    ts->gil_next = *p;
+    if (p == &g->head)
+      g->head_since = gilua__now(); /* a new head starts its turn */
+    *p = ts;
+    return;
+  }
   if (g->tail)
     g->tail->gil_next = ts;
   else {
@@ -144,6 +202,66 @@ static gilua_tstate *policy_next(gilua_gil *g) {
   return ts;
 }
 
+/* fair: gives ts, about to ask for the GIL, its place in the books. */
+static void policy_place(gilua_gil *g, gilua_tstate *ts, int64_t now) {
+  if (g->policy != GILUA_POLICY_FAIR)
+    return;
+  /* min_vrt follows the least charge among the runnable threads, and
+  ** never passes the largest */
+  int64_t lo = INT64_MAX, hi = INT64_MIN;
+  if (g->holder) {
+    lo = hi = charge_now(g->holder, now);
+  }
+  if (g->head) {
+    if (g->head->vrt < lo)
+      lo = g->head->vrt;
+    if (g->tail->vrt > hi)
+      hi = g->tail->vrt;
+  }
+  if (lo != INT64_MAX) {
+    if (lo > g->min_vrt)
+      g->min_vrt = lo;
+    if (g->min_vrt > hi)
+      g->min_vrt = hi;
+  }
+  if (!ts->placed) { /* a new thread starts level with the others */
+    ts->placed = 1;
+    ts->vrt = g->min_vrt;
+    return;
+  }
+  switch (ts->last_drop) {
+  case GILUA_DROP_SWITCH: /* it was running: its charge is honest */
+  case GILUA_DROP_PREEMPT:
+  case GILUA_DROP_YIELD:
+    return;
+  default: /* back from a wait: at most half an interval of deficit */
+    if (ts->vrt < g->min_vrt - interval_ns(g) / 2)
+      ts->vrt = g->min_vrt - interval_ns(g) / 2;
+  }
+}
+
+/* fair: whether ts, placed, may ask the holder to step aside at once. */
+static int policy_preempts(gilua_gil *g, gilua_tstate *ts, int64_t now) {
+  gilua_tstate *h = g->holder;
+  if (g->policy != GILUA_POLICY_FAIR || h == NULL || h == ts ||
+      atomic_load(&h->drop_req))
+    return 0;
+  int64_t gran = interval_ns(g) / 10, ran = now - h->slice_start;
+  switch (ts->last_drop) {
+  case GILUA_DROP_IO:
+  case GILUA_DROP_SLEEP:
+  case GILUA_DROP_HOST:
+    break;
+  case GILUA_DROP_YIELD:
+    if (ran < gran)
+      return 0;
+    break;
+  default: /* lock, event, queue, join wake-ups: they do not preempt */
+    return 0;
+  }
+  return charge_now(h, now) - ts->vrt > gran;
+}
+
 /* }==================================================================== */
 
 void gilua__gil_init(gilua_gil *g) {
@@ -159,6 +277,12 @@ void gilua__gil_init(gilua_gil *g) {
   atomic_init(&g->interval_ns, 5000000); /* 0.005 s, as CPython */
   g->closer = NULL;
   atomic_init(&g->frozen, 0);
+  g->policy = GILUA_POLICY_FIFO;
+  g->spin_handoff = sched_getaffinity(0, sizeof cpus, &cpus) == 0
+                        ? CPU_COUNT(&cpus) >= 3
+                        : sysconf(_SC_NPROCESSORS_ONLN) >= 3;
+  g->min_vrt = 0;
+  g->preemptions = 0;
   /* where forced switches land must differ from run to run */
   g->rng = (uint32_t)gilua__now() ^ (uint32_t)(uintptr_t)g;
 }
@@ -228,13 +352,32 @@ void gilua__gil_take(gilua_tstate *ts) {
     gilua__trace_span(ts, GILUA_SPAN_BLOCKED, ts->last_drop, ts->t_drop,
                       ts->t_req);
 #endif
-  int spun = 0;
+  int spun = 0, preempted = 0;
   mlock(&g->mu);
   if (g->holder == ts)
     gilua__fatal("gilua__gil_take (the caller holds the GIL)", EDEADLK);
   if (g->closer && g->closer != ts)
     park_for_good(g, ts);
-  if (g->holder != NULL && g->head == NULL && g->spin) {
+  policy_place(g, ts, ts->t_req);
+  if (policy_preempts(g, ts, ts->t_req)) {
+    /* ask the holder to step aside now; the hand-off comes to us, so no
+    ** spin for a free GIL, and the request is charged to us */
+    gilua_tstate *h = g->holder;
+    atomic_store(&h->drop_req, GILUA_DROP_PREEMPT + 1);
+    arm(h, switch_count(g));
+    ts->vrt += PREEMPT_NS;
+    g->preemptions++;
+    if (ts->st)
+      ts->st->r.preemptions++;
+    preempted = 1;
+  }
+  /* fair: a thread made to step aside is CPU-bound and queues at once,
+  ** so that its charge counts in the books of those it waits behind */
+  int forced =
+      ts->last_drop == GILUA_DROP_SWITCH || ts->last_drop == GILUA_DROP_PREEMPT;
+  if (g->holder != NULL && g->head == NULL && g->spin &&
+      (g->policy == GILUA_POLICY_FIFO ||
+       (!forced && (!preempted || g->spin_handoff)))) {
     spun = 1;
     /* Nobody queues, so the GIL goes to whoever asks first once the
     ** holder lets go.  A thread just woken (a lock released, a result
@@ -253,6 +396,7 @@ void gilua__gil_take(gilua_tstate *ts) {
   }
   if (g->holder == NULL && (g->head == NULL || g->closer == ts)) {
     g->holder = ts; /* free: take it */
+    ts->slice_start = gilua__now();
     atomic_store_explicit(&g->busy, 1, memory_order_relaxed);
     if (g->last != ts) {
       g->switches++;
@@ -273,9 +417,12 @@ void gilua__gil_take(gilua_tstate *ts) {
         park_for_good(g, ts);
       if (r == ETIMEDOUT && g->holder != ts && g->holder != NULL &&
           g->switches == seen) {
-        /* waited a whole interval and nobody switched: ask the holder */
+        /* waited a whole interval and nobody switched: ask the holder
+        ** (unless a preemption request is already pending) */
         gilua_tstate *h = g->holder;
-        atomic_store(&h->drop_req, 1);
+        int none = 0;
+        atomic_compare_exchange_strong(&h->drop_req, &none,
+                                       GILUA_DROP_SWITCH + 1);
         arm(h, switch_count(g));
         g->head_since = gilua__now(); /* ask again an interval later */
       }
@@ -292,31 +439,33 @@ void gilua__gil_take(gilua_tstate *ts) {
 
 void gilua__gil_drop(gilua_tstate *ts, gilua_reason why) {
   gilua_gil *g = &ts->u->gil;
+  int64_t now = gilua__now();
 #ifndef GILUA_NO_LAB
   /* the statistics are the holder's own: kept out of the critical section */
-  int64_t now = gilua__now();
   if (ts->st) {
     ts->st->r.held_ns += now - ts->t_acq;
     ts->st->r.releases[why]++;
   }
   if (atomic_load_explicit(&ts->u->trace, memory_order_relaxed))
     gilua__trace_span(ts, GILUA_SPAN_HOLD, why, ts->t_acq, now);
-  ts->t_drop = now;
-  ts->last_drop = why;
-#else
-  (void)why;
 #endif
+  ts->t_drop = now; /* the policy's placement reads these two */
+  ts->last_drop = why;
   mlock(&g->mu);
   if (g->holder != ts) {
     munlock(&g->mu);
     gilua__fatal("gilua__gil_drop (the caller does not hold the GIL)", EPERM);
   }
   atomic_store(&ts->drop_req, 0);
+  ts->vrt += now - ts->slice_start; /* charged under g->mu */
+  if (ts->st)
+    ts->st->r.charge_ns = ts->vrt;
   /* once the universe is closing, the closer never hands the GIL on */
   gilua_tstate *next = g->closer ? NULL : policy_next(g);
   g->holder = next;
   atomic_store_explicit(&g->busy, next != NULL, memory_order_relaxed);
   if (next) {
+    next->slice_start = now; /* stamped by the dropper: never stale */
     g->switches++;
     g->last = next;
     gilua__cond_signal(&next->gil_cv);
@@ -324,6 +473,27 @@ void gilua__gil_drop(gilua_tstate *ts, gilua_reason why) {
       gilua__cond_signal(&g->head->gil_cv);
   }
   munlock(&g->mu);
+}
+
+int gilua__gil_setpolicy(gilua_gil *g, const char *name) {
+  int p;
+  if (strcmp(name, "fifo") == 0)
+    p = GILUA_POLICY_FIFO;
+  else if (strcmp(name, "fair") == 0)
+    p = GILUA_POLICY_FAIR;
+  else
+    return -1;
+  mlock(&g->mu);
+  g->policy = p;
+  munlock(&g->mu);
+  return 0;
+}
+
+const char *gilua__gil_policy(gilua_gil *g) {
+  mlock(&g->mu);
+  int p = g->policy;
+  munlock(&g->mu);
+  return p == GILUA_POLICY_FAIR ? "fair" : "fifo";
 }
 
 int gilua__gil_owner(gilua_tstate *ts) {
@@ -469,8 +639,9 @@ void gilua__hook_fn(lua_State *L, lua_Debug *ar) {
   munlock(&ts->hook_mu);
   if (ts->kind == GILUA_TK_MAIN && atomic_exchange(&ts->interrupt, 0))
     luaL_error(L, "interrupted!");
-  if (atomic_load(&ts->drop_req)) {
-    gilua__gil_drop(ts, GILUA_DROP_SWITCH);
+  int req = atomic_load(&ts->drop_req);
+  if (req) {
+    gilua__gil_drop(ts, (gilua_reason)(req - 1)); /* SWITCH or PREEMPT */
     gilua__gil_take(ts);
   }
 }

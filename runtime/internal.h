@@ -57,13 +57,18 @@ struct gilua_tstate {
   ** that one.  Both 'running' and the arming are guarded by hook_mu. */
   pthread_mutex_t hook_mu;
   lua_State *running;
-  atomic_int drop_req;  /* a waiter wants the GIL (seq_cst) */
+  atomic_int drop_req;  /* a waiter wants the GIL: DROP_SWITCH or
+                        ** DROP_PREEMPT + 1, else 0 (seq_cst) */
   atomic_int interrupt; /* gilua_interrupt() was called (seq_cst) */
 
-  /* The GIL queue (guarded by the GIL's mutex). */
+  /* The GIL queue and the fair policy's books (guarded by the GIL's
+  ** mutex).  vrt: the GIL time charged to the thread (ns); slice_start:
+  ** when it last got the GIL, stamped at the hand-off. */
   pthread_cond_t gil_cv;
   gilua_tstate *gil_next;
   int gil_queued;
+  int placed; /* vrt has been given a start */
+  int64_t vrt, slice_start;
 
   /* The parker: waits without the GIL sleep on park_cv; I/O waits poll
   ** wakefd (an eventfd made on first use, -1 before) beside their fds. */
@@ -92,8 +97,14 @@ struct gilua_tstate {
   atomic_int refs;              /* the creator's, and the OS thread's */
 };
 
+enum { GILUA_POLICY_FIFO, GILUA_POLICY_FAIR };
+
 typedef struct gilua_gil {
   pthread_mutex_t mu;
+  int policy;                /* GILUA_POLICY_* */
+  int spin_handoff;          /* 3 or more CPUs: a preempter may spin */
+  int64_t min_vrt;           /* the least charge among runnable threads */
+  unsigned long preemptions; /* ever */
   gilua_tstate *holder;      /* NULL when free */
   atomic_int busy;           /* holder != NULL, for spinning readers */
   int spin;                  /* spin before queueing (more than 1 CPU) */
@@ -149,6 +160,8 @@ GILUA_HIDDEN void gilua__gil_init(gilua_gil *g);
 GILUA_HIDDEN void gilua__gil_take(gilua_tstate *ts);
 GILUA_HIDDEN void gilua__gil_drop(gilua_tstate *ts, gilua_reason why);
 GILUA_HIDDEN int gilua__gil_owner(gilua_tstate *ts); /* holder == ts */
+GILUA_HIDDEN int gilua__gil_setpolicy(gilua_gil *g, const char *name);
+GILUA_HIDDEN const char *gilua__gil_policy(gilua_gil *g);
 GILUA_HIDDEN void gilua__gil_freeze(gilua_tstate *ts);
 GILUA_HIDDEN int gilua__request_interrupt(gilua_tstate *ts);
 GILUA_HIDDEN void gilua__hook_fn(lua_State *L, lua_Debug *ar);

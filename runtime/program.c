@@ -44,6 +44,7 @@ static const char *gil_trace;    /* --gil-trace=FILE */
 static const char *gil_timeline; /* --gil-timeline=FILE.svg */
 static char gil_tmptrace[64];    /* the trace behind a timeline alone */
 static const char *gil_script;   /* what ran, for the timeline title */
+static const char *gil_policy;   /* --gil-policy=fair|fifo */
 
 /* {====================================================================
 ** Interrupts
@@ -130,6 +131,8 @@ static void print_usage(const char *badoption) {
           "  -         stop handling options and execute stdin\n"
           "  --switch-interval=SECONDS\n"
           "            set the GIL switch interval (default 0.005)\n"
+          "  --gil-policy=fair|fifo\n"
+          "            set the GIL's scheduling policy\n"
           "  --gil-stats  print the GIL statistics to stderr at exit\n"
           "  --gil-trace=FILE\n"
           "            record the GIL's hand-offs (Chrome trace JSON)\n"
@@ -393,6 +396,12 @@ static int collectargs(char **argv, int argc, int *first, double *interval) {
       gil_timeline = a + 15;
       continue;
     }
+    if (strncmp(a, "--gil-policy=", 13) == 0) {
+      gil_policy = a + 13;
+      if (strcmp(gil_policy, "fair") != 0 && strcmp(gil_policy, "fifo") != 0)
+        return -2;
+      continue;
+    }
     if (strncmp(a, "--switch-interval=", 18) == 0) {
       char *end;
       *interval = strtod(a + 18, &end);
@@ -630,6 +639,11 @@ int main(int argc, char **argv) {
             progname, argv[p.script]);
     return EXIT_FAILURE;
   }
+  if (p.args == -2) {
+    fprintf(stderr, "%s: bad value in '%s' (fair or fifo expected)\n", progname,
+            argv[p.script]);
+    return EXIT_FAILURE;
+  }
   if (p.args & HAS_ERROR) {
     print_usage(argv[p.script]);
     return EXIT_FAILURE;
@@ -642,6 +656,8 @@ int main(int argc, char **argv) {
   }
   if (interval > 0)
     gilua_setswitchinterval(L, interval);
+  if (gil_policy)
+    gilua_setswitchpolicy(L, gil_policy);
   setup_sigint(L);
   lua_pushcfunction(L, pmain);
   lua_pushlightuserdata(L, &p);

@@ -34,13 +34,15 @@ typedef struct gilua_universe gilua_universe;
 
 /* Why a thread let go of the GIL (statistics and traces use these). */
 typedef enum gilua_reason {
-  GILUA_DROP_SWITCH, /* forced: the switch interval ran out for a waiter */
-  GILUA_DROP_SLEEP,  /* time.sleep */
-  GILUA_DROP_WAIT,   /* a lock, condition, queue or event wait */
-  GILUA_DROP_JOIN,   /* Thread:join */
-  GILUA_DROP_IO,     /* a blocking I/O call */
-  GILUA_DROP_HOST,   /* GILUA_BEGIN_ALLOW_THREADS in host code */
-  GILUA_DROP_EXIT,   /* the thread ended */
+  GILUA_DROP_SWITCH,  /* forced: the switch interval ran out for a waiter */
+  GILUA_DROP_SLEEP,   /* time.sleep */
+  GILUA_DROP_WAIT,    /* a lock, condition, queue or event wait */
+  GILUA_DROP_JOIN,    /* Thread:join */
+  GILUA_DROP_IO,      /* a blocking I/O call */
+  GILUA_DROP_HOST,    /* GILUA_BEGIN_ALLOW_THREADS in host code */
+  GILUA_DROP_EXIT,    /* the thread ended */
+  GILUA_DROP_YIELD,   /* time.sleep(0): a yield, not a wait */
+  GILUA_DROP_PREEMPT, /* forced: a thread back from a wait asked (fair) */
   GILUA_DROP_COUNT
 } gilua_reason;
 
@@ -280,12 +282,15 @@ typedef struct gilua_statrec {
   long id; /* the trace's track number */
   int alive;
   unsigned long long acquisitions;
+  unsigned long long preemptions; /* holders it asked to step aside (fair) */
+  int64_t charge_ns;              /* the GIL time charged to it (fair) */
   unsigned long long releases[GILUA_DROP_COUNT];
   int64_t wait_ns, max_wait_ns, held_ns;
 } gilua_statrec;
 
 typedef struct gilua_stats {
   gilua_statrec total; /* every thread since the last reset */
+  const char *policy;  /* "fifo" or "fair" */
   unsigned long switches;
   int64_t elapsed_ns;
   double interval;

@@ -45,7 +45,8 @@ struct gilua_trace {
 };
 
 static const char *const reason_names[GILUA_DROP_COUNT] = {
-    "switch", "sleep", "wait", "join", "io", "host", "exit"};
+    "switch", "sleep", "wait",  "join",   "io",
+    "host",   "exit",  "yield", "preempt"};
 
 const char *gilua__reason_name(gilua_reason why) { return reason_names[why]; }
 
@@ -95,6 +96,7 @@ gilua_tstats *gilua__stats_new(gilua_universe *u, const char *name) {
 
 static void fold(gilua_statrec *into, const gilua_statrec *r) {
   into->acquisitions += r->acquisitions;
+  into->preemptions += r->preemptions;
   for (int i = 0; i < GILUA_DROP_COUNT; i++)
     into->releases[i] += r->releases[i];
   into->wait_ns += r->wait_ns;
@@ -171,6 +173,7 @@ int gilua__stats_get(lua_State *L, gilua_stats *s) {
   qsort(s->recs, (size_t)s->n, sizeof *s->recs, by_id);
   gilua__mutex_lock(&u->gil.mu);
   s->switches = u->gil.switches;
+  s->policy = u->gil.policy == GILUA_POLICY_FAIR ? "fair" : "fifo";
   gilua__mutex_unlock(&u->gil.mu);
   s->elapsed_ns = now - u->stats_since;
   s->interval = u->interval;
@@ -190,7 +193,7 @@ void gilua__stats_reset(lua_State *L) {
   memset(&u->folded, 0, sizeof u->folded);
   u->folded_threads = 0;
   for (gilua_tstats *st = u->stats; st; st = st->next) {
-    st->r.acquisitions = 0;
+    st->r.acquisitions = st->r.preemptions = 0;
     memset(st->r.releases, 0, sizeof st->r.releases);
     st->r.wait_ns = st->r.max_wait_ns = st->r.held_ns = 0;
   }

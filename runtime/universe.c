@@ -255,6 +255,14 @@ double gilua_getswitchinterval(lua_State *L) {
   return gilua__universe(L)->interval;
 }
 
+int gilua_setswitchpolicy(lua_State *L, const char *name) {
+  return gilua__gil_setpolicy(&gilua__universe(L)->gil, name);
+}
+
+const char *gilua_getswitchpolicy(lua_State *L) {
+  return gilua__gil_policy(&gilua__universe(L)->gil);
+}
+
 /* {====================================================================
 ** Host threads: gilua_ensure / gilua_release
 ** ===================================================================== */

@@ -224,7 +224,8 @@ int gilua__sleep(lua_State *L, double seconds, int intr) {
   if (atomic_load(&ts->u->gil.frozen)) /* a finalizer at exit: no-one else */
     return 0;
   int64_t deadline = gilua__deadline(seconds);
-  gilua__gil_drop(ts, GILUA_DROP_SLEEP);
+  /* sleep(0) is a yield: to the policy, not a wait */
+  gilua__gil_drop(ts, seconds > 0 ? GILUA_DROP_SLEEP : GILUA_DROP_YIELD);
   int r = gilua__park(ts, deadline, NULL, intr);
   gilua__gil_take(ts);
   return apply(L, r == GILUA_EINTR ? r : 0, intr);
