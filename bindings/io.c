@@ -31,6 +31,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include "lualib.h"
 #include "bindings.h"
@@ -322,6 +324,8 @@ static int io_output(lua_State *L) { return g_iofile(L, IO_OUTPUT, "w"); }
 
 enum { OP_LINE, OP_LINEKEEP, OP_ALL, OP_CHARS, OP_EOF, OP_NUMBER };
 
+#define STOP_RELEASE (-1)
+
 typedef struct rdop {
   int op;
   size_t n;         /* OP_CHARS: how many */
@@ -329,7 +333,9 @@ typedef struct rdop {
   int ok;           /* the format succeeded */
   int err;          /* errno, if ferror after it */
   int nomem;        /* ran out of memory */
-  int stop;         /* GILUA_EINTR or GILUA_ECLOSED: woken while waiting */
+  int stop;         /* GILUA_EINTR, GILUA_ECLOSED: woken while waiting;
+                    ** STOP_RELEASE: the next refill would wait */
+  int probe;        /* GIL held: refill only what the page cache has */
   char decp;        /* the locale's decimal point */
   gilua_block *blk; /* set when reads may wait: poll before refills */
 } rdop;
@@ -355,7 +361,19 @@ static int addc(rdop *r, int c) {
 ** may wait) poll says there are some, or an end.  0 when the thread was
 ** woken to stop (r->stop says why). */
 static int can_read(FILE *f, rdop *r) {
-  if (r->blk == NULL || l_readavail(f) > 0)
+  if (l_readavail(f) > 0)
+    return 1;
+  if (r->probe) { /* try before you release: is the next byte cached? */
+    int fd = fileno(f);
+    off_t off = lseek(fd, 0, SEEK_CUR);
+    char c;
+    struct iovec v = {&c, 1};
+    if (off >= 0 && preadv2(fd, &v, 1, off, RWF_NOWAIT) >= 0)
+      return 1; /* cached, or the end: the refill will not wait */
+    r->stop = STOP_RELEASE;
+    return 0;
+  }
+  if (r->blk == NULL)
     return 1;
   struct pollfd p = {fileno(f), POLLIN, 0};
   int w = gilua__block_poll(r->blk, &p, 1, GILUA_FOREVER);
@@ -376,7 +394,7 @@ static int next_char(FILE *f, rdop *r) {
 static size_t read_bytes(FILE *f, rdop *r, size_t n) {
   size_t got = 0;
   while (got < n) {
-    if (r->blk == NULL) { /* a regular file: in chunks */
+    if (r->blk == NULL && !r->probe) { /* a regular file: in chunks */
       size_t want =
           n - got < LUAL_BUFFERSIZE * 16 ? n - got : LUAL_BUFFERSIZE * 16;
       if (gilua__box_grow(r->out, r->out->len + want) == NULL) {
@@ -478,9 +496,25 @@ static void perform(FILE *f, rdop *r) {
   switch (r->op) {
   case OP_LINE:
   case OP_LINEKEEP:
-    while ((c = next_char(f, r)) != EOF && c != '\n')
+    for (;;) { /* what stdio holds, in spans; a refill when it is empty */
+      size_t avail = l_readavail(f);
+      if (avail > 0) {
+        const char *p = l_readptr(f), *nl = memchr(p, '\n', avail);
+        size_t k = nl ? (size_t)(nl - p) : avail;
+        if (!addbytes(r, p, k))
+          return;
+        l_readskip(f, k + (nl != NULL));
+        if (nl) {
+          c = '\n';
+          break;
+        }
+        continue;
+      }
+      if ((c = next_char(f, r)) == EOF || c == '\n')
+        break;
       if (!addc(r, c))
         return;
+    }
     if (c == '\n' && r->op == OP_LINEKEEP)
       addc(r, c);
     r->ok = (c == '\n' || r->out->len > 0);
@@ -490,8 +524,9 @@ static void perform(FILE *f, rdop *r) {
       ;
     r->ok = 1;
     break;
-  case OP_CHARS:
-    r->ok = read_bytes(f, r, r->n) > 0;
+  case OP_CHARS: /* (a continued read has some already) */
+    read_bytes(f, r, r->n - r->out->len);
+    r->ok = r->out->len > 0;
     break;
   case OP_EOF:
     c = next_char(f, r);
@@ -523,9 +558,56 @@ static int buffered(FILE *f, rdop *r) {
   }
 }
 
+/* The common case: what r asks for is already in stdio's buffer (a line
+** read ahead).  It is copied out under the file's lock into 'out' (no Lua
+** allocation meanwhile: a finalizer might read the same file), and the
+** length is returned; -1 when the fast path does not apply. */
+static long read_buffered(FILE *f, rdop *r, int first, char *out, size_t size) {
+  long len = -1;
+  if (r->op != OP_LINE && r->op != OP_LINEKEEP && r->op != OP_CHARS)
+    return -1;
+  if (ftrylockfile(f) != 0)
+    return -1;
+  if (buffered(f, r)) {
+    const char *p = l_readptr(f);
+    size_t n = r->n, skip;
+    if (r->op != OP_CHARS) {
+      n = (size_t)((const char *)memchr(p, '\n', l_readavail(f)) - p);
+      skip = n + 1;
+      if (r->op == OP_LINEKEEP)
+        n++;
+    } else {
+      skip = n;
+    }
+    if (n <= size) {
+      if (first)
+        clearerr_unlocked(f);
+      memcpy(out, p, n);
+      l_readskip(f, skip);
+      len = (long)n;
+    }
+  }
+  funlockfile(f);
+  return len;
+}
+
 /* Runs one read operation on the file at 'fidx'. */
 static void run_read(lua_State *L, FILE *f, int fidx, rdop *r, int first) {
   iofile *x = toiofile(L, fidx);
+  if (x && !x->mayblock && r->op != OP_NUMBER && ftrylockfile(f) == 0) {
+    /* a regular file: with the GIL held while the page cache has the
+    ** data, which costs a system call instead of two GIL hand-offs */
+    if (first)
+      clearerr_unlocked(f);
+    r->probe = 1;
+    perform(f, r);
+    r->probe = 0;
+    funlockfile(f);
+    if (r->stop != STOP_RELEASE)
+      return;
+    r->stop = 0; /* the rest waits for the disk: without the GIL */
+    first = 0;
+  }
   if (x == NULL ||
       (ftrylockfile(f) == 0 && (buffered(f, r) || (funlockfile(f), 0)))) {
     /* at once, GIL held: from the buffer, or a foreign stream */
@@ -603,20 +685,33 @@ static int g_read(lua_State *L, FILE *f, int fidx, int first) {
   fidx = lua_absindex(L, fidx);
   rdop r;
   memset(&r, 0, sizeof r);
-  r.decp = localeconv()->decimal_point[0];
   luaL_checkstack(L, nargs + LUA_MINSTACK, "too many arguments");
-  r.out = gilua__box_new(L); /* freed by the collector, whatever happens */
-  lua_insert(L, first);      /* the formats move up one, and so may fidx */
+  lua_pushnil(L);       /* the box, made when first needed */
+  lua_insert(L, first); /* the formats move up one, and so may fidx */
   if (fidx >= first)
     fidx++;
   int nformats = nargs;
   for (k = 0; k < (nformats ? nformats : 1) && success; k++) {
-    r.out->len = 0;
     r.ok = 0;
     if (nformats == 0)
       r.op = OP_LINE; /* no formats: a line */
     else
       read_format(L, first + 1 + k, &r);
+    if (toiofile(L, fidx)) { /* (foreign streams: as the stock library) */
+      char line[LUAL_BUFFERSIZE];
+      long n = read_buffered(f, &r, k == 0, line, sizeof line);
+      if (n >= 0) {
+        lua_pushlstring(L, line, (size_t)n);
+        continue;
+      }
+    }
+    if (r.out == NULL) { /* freed by the collector, whatever happens */
+      r.out = gilua__box_new(L);
+      lua_replace(L, first);
+    }
+    if (r.op == OP_NUMBER)
+      r.decp = localeconv()->decimal_point[0];
+    r.out->len = 0;
     run_read(L, f, fidx, &r, k == 0);
     if (r.stop == GILUA_EINTR)
       gilua__check_interrupt(L);

@@ -262,6 +262,28 @@ static int policy_preempts(gilua_gil *g, gilua_tstate *ts, int64_t now) {
   return charge_now(h, now) - ts->vrt > gran;
 }
 
+/* fair: when a head waiting for the GIL may preempt the holder (the
+** charge and slice conditions of policy_preempts), or GILUA_FOREVER. */
+static int64_t policy_preempt_due(gilua_gil *g, gilua_tstate *ts) {
+  gilua_tstate *h = g->holder;
+  if (g->policy != GILUA_POLICY_FAIR || h == NULL || h == ts)
+    return GILUA_FOREVER;
+  int64_t gran = interval_ns(g) / 10, after = ts->vrt + gran - h->vrt;
+  switch (ts->last_drop) {
+  case GILUA_DROP_YIELD:
+    if (after < gran)
+      after = gran;
+    break;
+  case GILUA_DROP_IO:
+  case GILUA_DROP_SLEEP:
+  case GILUA_DROP_HOST:
+    break;
+  default:
+    return GILUA_FOREVER;
+  }
+  return h->slice_start + (after > 0 ? after : 0) + 1;
+}
+
 /* }==================================================================== */
 
 void gilua__gil_init(gilua_gil *g) {
@@ -320,6 +342,17 @@ static int switch_count(gilua_gil *g) {
   return 1 + (int)(x % 8);
 }
 
+/* Asks the holder to step aside for ts at once (fair), charged to ts. */
+static void preempt(gilua_gil *g, gilua_tstate *ts) {
+  gilua_tstate *h = g->holder;
+  atomic_store(&h->drop_req, GILUA_DROP_PREEMPT + 1);
+  arm(h, switch_count(g));
+  ts->vrt += PREEMPT_NS;
+  g->preemptions++;
+  if (ts->st)
+    ts->st->r.preemptions++;
+}
+
 #ifdef GILUA_NO_LAB
 /* A build without the GIL lab, to measure what it costs (bench/). */
 #define account_take(ts, w) ((void)(w))
@@ -362,13 +395,7 @@ void gilua__gil_take(gilua_tstate *ts) {
   if (policy_preempts(g, ts, ts->t_req)) {
     /* ask the holder to step aside now; the hand-off comes to us, so no
     ** spin for a free GIL, and the request is charged to us */
-    gilua_tstate *h = g->holder;
-    atomic_store(&h->drop_req, GILUA_DROP_PREEMPT + 1);
-    arm(h, switch_count(g));
-    ts->vrt += PREEMPT_NS;
-    g->preemptions++;
-    if (ts->st)
-      ts->st->r.preemptions++;
+    preempt(g, ts);
     preempted = 1;
   }
   /* fair: a thread made to step aside is CPU-bound and queues at once,
@@ -412,9 +439,20 @@ void gilua__gil_take(gilua_tstate *ts) {
     if (g->head == ts) {
       unsigned long seen = g->switches;
       int64_t due = g->head_since + atomic_load(&g->interval_ns);
-      int r = gilua__cv_wait_until(&ts->gil_cv, &g->mu, due);
+      /* fair: wake up too when this head may preempt the holder */
+      int64_t pdue = preempted ? GILUA_FOREVER : policy_preempt_due(g, ts);
+      int r =
+          gilua__cv_wait_until(&ts->gil_cv, &g->mu, pdue < due ? pdue : due);
       if (g->closer)
         park_for_good(g, ts);
+      if (r == ETIMEDOUT && pdue < due && g->holder != ts &&
+          g->switches == seen) {
+        if (!preempted && policy_preempts(g, ts, gilua__now())) {
+          preempt(g, ts);
+          preempted = 1;
+        }
+        continue;
+      }
       if (r == ETIMEDOUT && g->holder != ts && g->holder != NULL &&
           g->switches == seen) {
         /* waited a whole interval and nobody switched: ask the holder
