@@ -164,10 +164,24 @@ static int64_t charge_now(gilua_tstate *h, int64_t now) {
   return h->vrt + (now - h->slice_start);
 }
 
+/* How long the head waits before it asks the holder to step aside: the
+** interval (fifo); fair: a period of two intervals shared among the
+** threads that want the GIL, never less than the granularity, so that
+** none waits much more than two intervals however many compete (with
+** two, the slice is the interval, as under fifo). */
+static int64_t policy_slice(gilua_gil *g) {
+  int64_t iv = interval_ns(g);
+  if (g->policy != GILUA_POLICY_FAIR || g->nqueued <= 1)
+    return iv;
+  int64_t slice = 2 * iv / (g->nqueued + 1);
+  return slice < iv / 10 ? iv / 10 : slice;
+}
+
 /* Puts 'ts' in the queue of threads waiting for the GIL. */
 static void policy_enqueue(gilua_gil *g, gilua_tstate *ts) {
   ts->gil_next = NULL;
   ts->gil_queued = 1;
+  g->nqueued++;
   if (g->policy == GILUA_POLICY_FAIR && g->head && ts->vrt < g->tail->vrt) {
     /* sorted by charge, stable: after every thread charged as much */
     gilua_tstate **p = &g->head;
@@ -188,15 +202,46 @@ static void policy_enqueue(gilua_gil *g, gilua_tstate *ts) {
   g->tail = ts;
 }
 
-/* Removes and returns the thread the GIL goes to, or NULL. */
-static gilua_tstate *policy_next(gilua_gil *g) {
+/* fair: the thread that has waited longest, if that is more than an
+** interval: it goes first, whatever its charge, so that charges bound
+** shares but never starve anyone (BFS's expired deadlines). */
+static gilua_tstate **policy_expired(gilua_gil *g, int64_t now) {
+  gilua_tstate **best = NULL;
+  int64_t limit = now - interval_ns(g) / 4;
+  for (gilua_tstate **p = &g->head; *p; p = &(*p)->gil_next)
+    if ((*p)->t_req < limit && (best == NULL || (*p)->t_req < (*best)->t_req))
+      best = p;
+  return best;
+}
+
+/* Removes and returns the thread the GIL goes to, or NULL; 'why' the
+** holder let go (a preemption's hand-off goes to the one that asked). */
+static gilua_tstate *policy_next(gilua_gil *g, gilua_reason why) {
   gilua_tstate *ts = g->head;
+  if (ts && g->policy == GILUA_POLICY_FAIR && ts->gil_next &&
+      why != GILUA_DROP_PREEMPT) {
+    gilua_tstate **p = policy_expired(g, gilua__now());
+    if (p && *p != ts) { /* unlink the starving one from the middle */
+      gilua_tstate *prev = NULL;
+      for (gilua_tstate *q = g->head; q != *p; q = q->gil_next)
+        prev = q;
+      ts = *p;
+      prev->gil_next = ts->gil_next;
+      if (g->tail == ts)
+        g->tail = prev;
+      ts->gil_next = NULL;
+      ts->gil_queued = 0;
+      g->nqueued--;
+      return ts; /* the head keeps its turn */
+    }
+  }
   if (ts) {
     g->head = ts->gil_next;
     if (g->head == NULL)
       g->tail = NULL;
     ts->gil_next = NULL;
     ts->gil_queued = 0;
+    g->nqueued--;
     g->head_since = gilua__now(); /* the new head starts its turn now */
   }
   return ts;
@@ -289,6 +334,7 @@ static int64_t policy_preempt_due(gilua_gil *g, gilua_tstate *ts) {
 void gilua__gil_init(gilua_gil *g) {
   gilua__mutex_init(&g->mu);
   g->holder = g->head = g->tail = NULL;
+  g->nqueued = 0;
   atomic_init(&g->busy, 0);
   cpu_set_t cpus; /* the CPUs this process may run on, not the machine's */
   g->spin = sched_getaffinity(0, sizeof cpus, &cpus) == 0
@@ -435,34 +481,39 @@ void gilua__gil_take(gilua_tstate *ts) {
     return;
   }
   policy_enqueue(g, ts);
+  gilua_tstate *refused = NULL; /* the holder whose preemption was refused */
   while (g->holder != ts) {
     if (g->head == ts) {
       unsigned long seen = g->switches;
-      int64_t due = g->head_since + atomic_load(&g->interval_ns);
+      int64_t due = g->head_since + policy_slice(g);
       /* fair: wake up too when this head may preempt the holder */
-      int64_t pdue = preempted ? GILUA_FOREVER : policy_preempt_due(g, ts);
+      int64_t pdue = preempted || refused == g->holder
+                         ? GILUA_FOREVER
+                         : policy_preempt_due(g, ts);
       int r =
           gilua__cv_wait_until(&ts->gil_cv, &g->mu, pdue < due ? pdue : due);
       if (g->closer)
         park_for_good(g, ts);
       if (r == ETIMEDOUT && pdue < due && g->holder != ts &&
-          g->switches == seen) {
-        if (!preempted && policy_preempts(g, ts, gilua__now())) {
+          g->holder != NULL && g->switches == seen) {
+        if (policy_preempts(g, ts, gilua__now())) {
           preempt(g, ts);
           preempted = 1;
+        } else {
+          refused = g->holder; /* a request is pending: the interval rules */
         }
         continue;
       }
       if (r == ETIMEDOUT && g->holder != ts && g->holder != NULL &&
           g->switches == seen) {
-        /* waited a whole interval and nobody switched: ask the holder
+        /* waited a whole slice and nobody switched: ask the holder
         ** (unless a preemption request is already pending) */
         gilua_tstate *h = g->holder;
         int none = 0;
         atomic_compare_exchange_strong(&h->drop_req, &none,
                                        GILUA_DROP_SWITCH + 1);
         arm(h, switch_count(g));
-        g->head_since = gilua__now(); /* ask again an interval later */
+        g->head_since = gilua__now(); /* ask again a slice later */
       }
     } else {
       gilua__cv_wait_until(&ts->gil_cv, &g->mu, GILUA_FOREVER);
@@ -499,7 +550,7 @@ void gilua__gil_drop(gilua_tstate *ts, gilua_reason why) {
   if (ts->st)
     ts->st->r.charge_ns = ts->vrt;
   /* once the universe is closing, the closer never hands the GIL on */
-  gilua_tstate *next = g->closer ? NULL : policy_next(g);
+  gilua_tstate *next = g->closer ? NULL : policy_next(g, why);
   g->holder = next;
   atomic_store_explicit(&g->busy, next != NULL, memory_order_relaxed);
   if (next) {

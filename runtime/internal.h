@@ -109,6 +109,7 @@ typedef struct gilua_gil {
   atomic_int busy;           /* holder != NULL, for spinning readers */
   int spin;                  /* spin before queueing (more than 1 CPU) */
   gilua_tstate *head, *tail; /* threads waiting, in policy order */
+  int nqueued;               /* how many */
   unsigned long switches;    /* changes of holder, ever */
   gilua_tstate *last;        /* the previous holder (compared only) */
   int64_t head_since;        /* when the head began waiting its turn */

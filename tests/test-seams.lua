@@ -149,7 +149,7 @@ T.case("every error message names its function", function()
     ["threading.current_thread"] = true, ["threading.main_thread"] = true,
     ["threading.enumerate"] = true, ["threading.active_count"] = true,
     ["threading.get_ident"] = true, ["threading.get_native_id"] = true,
-    ["threading.getswitchinterval"] = true, ["threading.excepthook"] = false,
+    ["threading.getswitchinterval"] = true, ["threading.getswitchpolicy"] = true, ["threading.excepthook"] = false,
     ["threading.__excepthook__"] = false, ["threading.Lock"] = true,
     ["threading.RLock"] = true, ["threading.Event"] = true, ["queue.SimpleQueue"] = true,
     ["threading.gil.stats"] = true, ["threading.gil.reset_stats"] = true,
