@@ -146,6 +146,7 @@ timeline:
 	@tools/deps.sh $(PKGS_BUILD)
 	@$(MAKE) --no-print-directory all
 	$(BUILD)/gilua scripts/demo/timeline.lua docs/gil-timeline.svg
+	$(BUILD)/gilua scripts/demo/policy_timeline.lua docs/gil-policy
 
 lint:
 	@tools/deps.sh $(PKGS_LINT)

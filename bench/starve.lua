@@ -5,7 +5,6 @@
 -- Args: the policy (fair or fifo), the seconds (10).
 local threading = require("threading")
 local socket = require("socket")
-local time = require("time")
 threading.setswitchpolicy(arg[1] or "fair")
 local seconds = tonumber(arg[2]) or 10
 local srv = assert(socket.bind("127.0.0.1", 0))
