@@ -207,7 +207,7 @@ static void policy_enqueue(gilua_gil *g, gilua_tstate *ts) {
 ** shares but never starve anyone (BFS's expired deadlines). */
 static gilua_tstate **policy_expired(gilua_gil *g, int64_t now) {
   gilua_tstate **best = NULL;
-  int64_t limit = now - interval_ns(g) / 4;
+  int64_t limit = now - interval_ns(g) / 2;
   for (gilua_tstate **p = &g->head; *p; p = &(*p)->gil_next)
     if ((*p)->t_req < limit && (best == NULL || (*p)->t_req < (*best)->t_req))
       best = p;
@@ -257,6 +257,7 @@ static void policy_place(gilua_gil *g, gilua_tstate *ts, int64_t now) {
   if (g->holder) {
     lo = hi = charge_now(g->holder, now);
   }
+
   if (g->head) {
     if (g->head->vrt < lo)
       lo = g->head->vrt;
@@ -288,8 +289,10 @@ static void policy_place(gilua_gil *g, gilua_tstate *ts, int64_t now) {
 /* fair: whether ts, placed, may ask the holder to step aside at once. */
 static int policy_preempts(gilua_gil *g, gilua_tstate *ts, int64_t now) {
   gilua_tstate *h = g->holder;
+  /* a pending interval switch may become a preemption (so that its
+  ** hand-off comes to us); another thread's preemption may not */
   if (g->policy != GILUA_POLICY_FAIR || h == NULL || h == ts ||
-      atomic_load(&h->drop_req))
+      atomic_load(&h->drop_req) == GILUA_DROP_PREEMPT + 1)
     return 0;
   int64_t gran = interval_ns(g) / 10, ran = now - h->slice_start;
   switch (ts->last_drop) {
@@ -433,10 +436,20 @@ void gilua__gil_take(gilua_tstate *ts) {
 #endif
   int spun = 0, preempted = 0;
   mlock(&g->mu);
+  int requeued = ts->requeued; /* fair: its forced drop queued it again */
+  ts->requeued = 0;
+  if (requeued && g->holder == ts) { /* and handed it back already */
+    munlock(&g->mu);
+    account_take(ts, 1);
+    errno = saved_errno;
+    return;
+  }
   if (g->holder == ts)
     gilua__fatal("gilua__gil_take (the caller holds the GIL)", EDEADLK);
   if (g->closer && g->closer != ts)
     park_for_good(g, ts);
+  if (requeued)
+    goto queued;
   policy_place(g, ts, ts->t_req);
   if (policy_preempts(g, ts, ts->t_req)) {
     /* ask the holder to step aside now; the hand-off comes to us, so no
@@ -481,6 +494,7 @@ void gilua__gil_take(gilua_tstate *ts) {
     return;
   }
   policy_enqueue(g, ts);
+queued:;
   gilua_tstate *refused = NULL; /* the holder whose preemption was refused */
   while (g->holder != ts) {
     if (g->head == ts) {
@@ -547,10 +561,18 @@ void gilua__gil_drop(gilua_tstate *ts, gilua_reason why) {
   }
   atomic_store(&ts->drop_req, 0);
   ts->vrt += now - ts->slice_start; /* charged under g->mu */
+
   if (ts->st)
     ts->st->r.charge_ns = ts->vrt;
   /* once the universe is closing, the closer never hands the GIL on */
   gilua_tstate *next = g->closer ? NULL : policy_next(g, why);
+  if (g->policy == GILUA_POLICY_FAIR && next && !g->closer &&
+      (why == GILUA_DROP_SWITCH || why == GILUA_DROP_PREEMPT)) {
+    policy_enqueue(g, ts); /* drop and re-queue in one step: a thread made
+    ** to step aside stays in the books while it comes back (its take
+    ** finds it queued, or already given the GIL back) */
+    ts->requeued = 1;
+  }
   g->holder = next;
   atomic_store_explicit(&g->busy, next != NULL, memory_order_relaxed);
   if (next) {

@@ -67,7 +67,8 @@ struct gilua_tstate {
   pthread_cond_t gil_cv;
   gilua_tstate *gil_next;
   int gil_queued;
-  int placed; /* vrt has been given a start */
+  int placed;   /* vrt has been given a start */
+  int requeued; /* its forced drop put it back in the queue (fair) */
   int64_t vrt, slice_start;
 
   /* The parker: waits without the GIL sleep on park_cv; I/O waits poll
