@@ -163,7 +163,7 @@ bench:
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory BUILD=build-nolab \
 	  DEFS="-DNDEBUG -DGILUA_NO_LAB" build-nolab/gilua
-	python3 bench/run.py --gilua $(BUILD)/gilua --nolab build-nolab/gilua
+	/usr/bin/python3 bench/run.py --gilua $(BUILD)/gilua --nolab build-nolab/gilua
 
 # Sanitizer builds: the whole suite under ThreadSanitizer, then under
 # AddressSanitizer with UndefinedBehaviorSanitizer, each in its own tree.

@@ -40,6 +40,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=1.0)
     ap.add_argument("--policy", default=None)
     ap.add_argument("--spinners", type=int, default=1)
+    ap.add_argument("--absolute", action="store_true",
+                    help="RESULT is the rate next to the spinners, not the ratio")
     a = ap.parse_args()
     policy = ["--gil-policy=" + a.policy] if a.policy else []
     base = [os.path.abspath(a.gilua)] + policy + ["echo_server.lua"] if a.impl == "gilua" \
@@ -47,7 +49,9 @@ def main():
     pin = ["taskset", "-c", "0"] if a.pin else []
     alone = rate(pin + base, a.seconds)
     spin = rate(pin + base + ["spin", str(a.spinners)], a.seconds)
-    print("alone %.0f/s spin %.0f/s" % (alone, spin))
-    print("RESULT", spin / alone)
+    print("INFO %s%s, %d spinner(s)%s: alone %.0f/s, next to the spinners %.0f/s" % (
+        a.impl, " " + a.policy if a.policy else "", a.spinners, ", pinned" if a.pin else "",
+        alone, spin))
+    print("RESULT", spin if a.absolute else spin / alone)
 
 main()

@@ -1,9 +1,12 @@
--- NTHREADS threads share 1,000,000 locked `counter = counter + 1`.
+-- NTHREADS threads (arg, default 4) share 1,000,000 locked increments of a
+-- global counter: lock:acquire(); counter = counter + 1; lock:release().
+-- The count must be exact. Prints "RESULT <seconds>" (start to last join).
 -- luacheck: globals counter
 local threading = require("threading")
 local time = require("time")
 local nthreads = tonumber(arg[1]) or 4
 local total = 1000000
+assert(total % nthreads == 0, "threads must divide 1,000,000")
 local lock = threading.Lock()
 counter = 0
 local function work(k)
@@ -21,5 +24,7 @@ for i = 1, nthreads do
 end
 for i = 1, nthreads do ts[i]:join() end
 local secs = time.perf_counter() - t0
-assert(counter == total, "counter is " .. counter)
+if counter ~= total then
+  error(string.format("counter is %d, not %d", counter, total))
+end
 print("RESULT", secs)

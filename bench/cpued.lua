@@ -31,5 +31,6 @@ for i = 1, 3 do
   shares[i] = done[i] / total
   least = math.min(least, shares[i])
 end
-print(string.format("shares %.3f %.3f %.3f (the third yields)", shares[1], shares[2], shares[3]))
+print(string.format("INFO %s: shares %.3f %.3f %.3f (the third yields)", threading.getswitchpolicy(),
+  shares[1], shares[2], shares[3]))
 print("RESULT", least)

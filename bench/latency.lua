@@ -29,5 +29,6 @@ p:close()
 stop = true
 for i = 1, n do cpus[i]:join() end
 server:join()
-io.stderr:write(out:match("delay[^\n]*") or out, "\n")
+print("INFO " .. threading.getswitchpolicy() .. ", " .. n .. " CPU threads: "
+  .. (out:match("delay[^\n]*") or out))
 print("RESULT", tonumber(out:match("RESULT%s+(%S+)")))

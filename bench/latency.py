@@ -24,5 +24,5 @@ out = subprocess.run(["/usr/bin/python3", os.path.join(here, "latency_client.py"
 stop = True
 for c in cpus: c.join()
 t.join()
-sys.stderr.write(out.stderr)
+print("INFO CPython, %d CPU threads: %s" % (n, out.stderr.strip()))
 print(out.stdout.strip())

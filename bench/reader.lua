@@ -33,5 +33,6 @@ read_all()
 local took = time.perf_counter() - t0
 stop = true
 for i = 1, 3 do cpus[i]:join() end
-io.stderr:write(string.format("reader alone %.3f s, next to 3 compute threads %.3f s\n", alone, took))
+print(string.format("INFO reader alone %.3f s, next to 3 compute threads %.3f s (%.1f x its fair share)",
+  alone, took, took / (4 * alone)))
 print("RESULT", took)

@@ -19,5 +19,6 @@ for t in cpus: t.start()
 t0 = time.perf_counter(); read_all(); took = time.perf_counter() - t0
 stop = True
 for t in cpus: t.join()
-sys.stderr.write("reader alone %.3f s, next to 3 compute threads %.3f s\n" % (alone, took))
+print("INFO reader alone %.3f s, next to 3 compute threads %.3f s (%.1f x its fair share)" % (
+    alone, took, took / (4 * alone)))
 print("RESULT", took)

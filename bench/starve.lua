@@ -42,6 +42,6 @@ for _, r in ipairs(s.threads) do
     worst, who = r.longest_wait_seconds, r.name
   end
 end
-io.stderr:write(string.format("%s: echo %s round trips/s, longest wait %.2f ms (%s), %d preemptions\n",
+print(string.format("INFO %s: echo %s round trips/s, longest wait %.2f ms (%s), %d preemptions",
   threading.getswitchpolicy(), rate, worst * 1e3, who, s.preemptions))
 print("RESULT", worst)
