@@ -111,6 +111,23 @@ T.case("closing a socket from another thread wakes its receive and its send", fu
   srv:close()
 end)
 
+T.case("closing an io.popen handle from another thread wakes its reader", function()
+  local p = assert(io.popen("sleep 1"))
+  local got, err, at
+  local t = threading.Thread(function()
+    got, err = p:read("l")
+    at = time.monotonic()
+  end)
+  t:start()
+  time.sleep(0.1)
+  local t0 = time.monotonic()
+  local ok, how, code = p:close() -- pclose: waits for the child, as in stock Lua
+  T.ok(t:join(5), "the reader returned")
+  T.ok(got == nil and type(err) == "string", "with the io error (" .. tostring(err) .. ")")
+  T.ok(at - t0 < 0.5, "woken by the close, not by the child's exit")
+  T.ok(ok == true and how == "exit" and code == 0, "close still returns the exit status")
+end)
+
 T.case("Timer with a callable table", function()
   local seen
   local obj = setmetatable({}, {__call = function(_, ...) seen = table.pack(...) end})
